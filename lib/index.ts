@@ -1,0 +1,3 @@
+// The public surface of the course library: notebooks and the command line import from here.
+// Each helper line below re-exports one concept file.
+export * from "./random";
