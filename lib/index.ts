@@ -2,3 +2,4 @@
 // Each helper line below re-exports one concept file.
 export * from "./random";
 export * from "./errors";
+export * from "./engine";

@@ -1,0 +1,169 @@
+/**
+ * The engine: which TensorFlow.js backend runs the tensors.
+ *
+ * Every entry point (command line, notebook, test) calls `await initEngine()` once, first.
+ * It picks the fastest backend present, in this order:
+ *
+ *   1. @tensorflow/tfjs-node-gpu  — libtensorflow with CUDA (backend name "tensorflow")
+ *   2. @tensorflow/tfjs-node      — libtensorflow on the CPU (backend name "tensorflow")
+ *   3. @tensorflow/tfjs-backend-wasm — XNNPACK compiled to WebAssembly, SIMD ("wasm")
+ *   4. the pure-JavaScript backend that ships with tfjs ("cpu")
+ *
+ * and prints one line saying what it chose and why each better one was skipped, e.g.
+ * `engine: wasm (tfjs-node-gpu not installed; tfjs-node not installed)`.
+ *
+ * The two native packages are optional dependencies: their install downloads libtensorflow,
+ * which fails offline, so they are often absent. They are `require`d inside try/catch.
+ *
+ * Override with `initEngine({ backend })` (a CLI's `--backend` flag) or the environment
+ * variable `COURSE_BACKEND=auto|tensorflow|wasm|cpu`; the option wins over the variable.
+ *
+ * On wasm, the engine also installs the kernels that wasm lacks for training and a faster
+ * transposed matmul (lib/engine/wasm-patches.ts), so the model code stays plain tf.* calls.
+ * `patches: false` or `COURSE_WASM_PATCHES=0` leaves the backend as shipped.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { ConfigError } from "./errors";
+import { installWasmPatches } from "./engine/wasm-patches";
+
+export type EngineChoice = "auto" | "tensorflow" | "wasm" | "cpu";
+export const ENGINE_CHOICES: readonly EngineChoice[] = ["auto", "tensorflow", "wasm", "cpu"];
+
+export interface EngineOptions {
+  /** Which backend to use; default: `COURSE_BACKEND`, else "auto". */
+  backend?: EngineChoice;
+  /** Where the one-line report goes; default console.log. Pass `() => {}` to silence it. */
+  log?: (line: string) => void;
+  /** Install the wasm kernel patches (default: true unless `COURSE_WASM_PATCHES=0`). */
+  patches?: boolean;
+}
+
+export interface EngineInfo {
+  /** The tfjs backend name now active: "tensorflow", "wasm" or "cpu". */
+  name: string;
+  /** Why: the package used and why each better engine was skipped. */
+  reason: string;
+}
+
+/** A candidate engine: how to load it, and the backend name it registers. */
+interface Candidate {
+  label: string;
+  backend: string;
+  load: () => void;
+}
+
+// `require` through a variable so TypeScript does not try to resolve optional packages.
+const requireOptional: (name: string) => unknown = (name) => require(name);
+
+const NATIVE_GPU: Candidate = {
+  label: "tfjs-node-gpu",
+  backend: "tensorflow",
+  load: () => requireOptional("@tensorflow/tfjs-node-gpu"),
+};
+const NATIVE_CPU: Candidate = {
+  label: "tfjs-node",
+  backend: "tensorflow",
+  load: () => requireOptional("@tensorflow/tfjs-node"),
+};
+const WASM: Candidate = {
+  label: "wasm",
+  backend: "wasm",
+  load: () => requireOptional("@tensorflow/tfjs-backend-wasm"),
+};
+const CPU: Candidate = { label: "cpu", backend: "cpu", load: () => undefined };
+
+const CANDIDATES: Record<EngineChoice, Candidate[]> = {
+  auto: [NATIVE_GPU, NATIVE_CPU, WASM, CPU],
+  tensorflow: [NATIVE_GPU, NATIVE_CPU],
+  wasm: [WASM],
+  cpu: [CPU],
+};
+
+/** Why a package could not be loaded, in a few words: "not installed" or the error's first line. */
+function loadFailure(label: string, err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  const message = String(e?.message ?? err);
+  if (e?.code === "MODULE_NOT_FOUND" && message.includes(`@tensorflow/${label}`)) {
+    return `${label} not installed`;
+  }
+  return `${label} failed to load: ${message.split("\n")[0]}`;
+}
+
+function resolveChoice(option: EngineChoice | undefined): EngineChoice {
+  const fromEnv = process.env.COURSE_BACKEND;
+  const choice = option ?? (fromEnv === undefined || fromEnv === "" ? "auto" : fromEnv);
+  if (!(ENGINE_CHOICES as readonly string[]).includes(choice)) {
+    const where = option !== undefined ? "initEngine({ backend })" : "COURSE_BACKEND";
+    throw new ConfigError(`${where}: unknown engine "${choice}" (expected one of ${ENGINE_CHOICES.join(", ")})`);
+  }
+  return choice as EngineChoice;
+}
+
+function resolvePatches(option: boolean | undefined): boolean {
+  if (option !== undefined) return option;
+  return process.env.COURSE_WASM_PATCHES !== "0";
+}
+
+// One engine per process: a second call with the same request returns the first result.
+let current: { key: string; info: Promise<EngineInfo> } | null = null;
+
+/** Choose, load and activate the backend; see the file comment. Safe to call many times. */
+export function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
+  let choice: EngineChoice;
+  try {
+    choice = resolveChoice(opts.backend);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const patches = resolvePatches(opts.patches);
+  const key = `${choice}/${patches}`;
+  if (current !== null && current.key === key) return current.info;
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const info = start(choice, patches, log);
+  current = { key, info };
+  // A failed start must not be cached: the next call tries again.
+  info.catch(() => {
+    if (current !== null && current.info === info) current = null;
+  });
+  return info;
+}
+
+/** The engine chosen by the last successful `initEngine`, or null before it. */
+export async function currentEngine(): Promise<EngineInfo | null> {
+  return current === null ? null : current.info;
+}
+
+async function start(choice: EngineChoice, patches: boolean, log: (line: string) => void): Promise<EngineInfo> {
+  const skipped: string[] = [];
+  for (const candidate of CANDIDATES[choice]) {
+    try {
+      candidate.load();
+    } catch (err) {
+      skipped.push(loadFailure(candidate.label, err));
+      continue;
+    }
+    const notes: string[] = [];
+    if (candidate.backend === "wasm" && patches) notes.push(...installWasmPatches());
+    let ok = false;
+    try {
+      ok = await tf.setBackend(candidate.backend);
+      await tf.ready();
+    } catch (err) {
+      skipped.push(`${candidate.label} failed to start: ${String((err as Error)?.message ?? err).split("\n")[0]}`);
+      continue;
+    }
+    if (!ok) {
+      skipped.push(`${candidate.label} failed to start`);
+      continue;
+    }
+    const parts = [...skipped];
+    if (candidate.backend === "tensorflow") parts.unshift(`via ${candidate.label}`);
+    if (candidate.backend === "wasm") parts.push(patches ? "patched" : "unpatched");
+    parts.push(...notes);
+    if (choice !== "auto") parts.unshift(`requested${process.env.COURSE_BACKEND === choice ? " by COURSE_BACKEND" : ""}`);
+    const reason = parts.join("; ");
+    log(`engine: ${candidate.backend}${reason ? ` (${reason})` : ""}`);
+    return { name: candidate.backend, reason };
+  }
+  throw new ConfigError(`engine "${choice}" is not available (${skipped.join("; ")})`);
+}
