@@ -1,0 +1,51 @@
+/**
+ * The book's `InstructionDataset` (section 7.3): every entry formatted with the Alpaca
+ * template plus its response, and tokenized once up front, so batching only pads.
+ */
+import type { InstructionEntry } from "./instruction-data";
+import { formatTrainingText } from "./prompt";
+import { encodeText } from "./tokenizer";
+
+/** Anything a DataLoader can batch: a list of token-id sequences. */
+export interface TokenizedDataset {
+  readonly encoded: number[][];
+}
+
+export class InstructionDataset implements TokenizedDataset {
+  readonly entries: InstructionEntry[];
+  /** token ids of `formatTrainingText(entries[i])`, without an end-of-text (collate adds it) */
+  readonly encoded: number[][];
+
+  constructor(entries: InstructionEntry[]) {
+    this.entries = entries;
+    this.encoded = entries.map((entry) => encodeText(formatTrainingText(entry)));
+  }
+
+  get length(): number {
+    return this.encoded.length;
+  }
+
+  /** Token ids of entry `i` (like the book's `__getitem__`). */
+  get(i: number): number[] {
+    return this.encoded[i];
+  }
+
+  /** Token count of each entry. */
+  lengths(): number[] {
+    return this.encoded.map((ids) => ids.length);
+  }
+
+  /**
+   * Indices of entries with more than `maxLength` tokens: `collate`'s `allowedMaxLength`
+   * cuts their end (and their end-of-text target), so a caller can say so once up front.
+   * An entry of exactly `maxLength` tokens loses nothing: its inputs are its L tokens and
+   * its targets the last L-1 plus the end-of-text.
+   */
+  longerThan(maxLength: number): number[] {
+    const out: number[] = [];
+    this.encoded.forEach((ids, i) => {
+      if (ids.length > maxLength) out.push(i);
+    });
+    return out;
+  }
+}
