@@ -1,0 +1,36 @@
+/**
+ * The feed-forward network inside each transformer block (the book's
+ * `FeedForward` and `GELU`, chapter 4): widen each token's vector 4x, apply
+ * GELU, project back. It acts on every position separately.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Linear } from "./linear";
+import { ParamContext } from "./params";
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/**
+ * GELU with the tanh approximation GPT-2 was trained with:
+ * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+ */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  const inner = tf.mul(SQRT_2_OVER_PI, tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
+  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+}
+
+export class FeedForward {
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+
+  /** `residualStd`: init std of the projection back into the residual stream (see block.ts). */
+  constructor(ctx: ParamContext, name: string, embDim: number, residualStd = 0.02) {
+    this.fc1 = new Linear(ctx, `${name}.fc1`, embDim, 4 * embDim);
+    this.fc2 = new Linear(ctx, `${name}.fc2`, 4 * embDim, embDim, { std: residualStd });
+  }
+
+  /** (B, T, C) -> (B, T, C) */
+  apply(x: tf.Tensor): tf.Tensor {
+    const hidden = gelu(this.fc1.apply(x)); // (B, T, C) -> (B, T, 4C)
+    return this.fc2.apply(hidden); // (B, T, 4C) -> (B, T, C)
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * The GPT-2 model, as the book's `GPTModel` (chapter 4): token and position
+ * embeddings, a stack of transformer blocks, a final LayerNorm and a linear
+ * head that turns each position's vector into one logit per vocabulary entry.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { DataError } from "../errors";
+import { Rng } from "../random";
+import { TransformerBlock } from "./block";
+import { GPTConfig, validateConfig } from "./config";
+import { dropout } from "./dropout";
+import { LayerNorm } from "./layernorm";
+import { Linear } from "./linear";
+import { InitMode, ParamContext, ParamMap, normalParam } from "./params";
+
+export interface GPTModelOptions {
+  /** seeds the initial weights and the dropout masks (default 123, the book's `torch.manual_seed(123)`) */
+  seed?: number;
+  /** "random" (default) or "zeros" when weights will be loaded right after */
+  init?: InitMode;
+}
+
+export class GPTModel {
+  readonly cfg: GPTConfig;
+  /** every trainable tensor, by library name (`blocks.0.att.wQuery.weight`, …) */
+  readonly params: ParamMap = new Map();
+  /** draws the dropout seeds; part of the training state a checkpoint may save */
+  rng: Rng;
+  private readonly tokEmb: tf.Variable;
+  private readonly posEmb: tf.Variable;
+  private readonly blocks: TransformerBlock[] = [];
+  private readonly finalNorm: LayerNorm;
+  private readonly outHead: Linear;
+
+  constructor(cfg: GPTConfig, opts: GPTModelOptions = {}) {
+    validateConfig(cfg);
+    this.cfg = { ...cfg };
+    this.rng = new Rng(opts.seed ?? 123);
+    const ctx: ParamContext = { params: this.params, rng: this.rng, init: opts.init ?? "random" };
+    this.tokEmb = normalParam(ctx, "tokEmb.weight", [cfg.vocabSize, cfg.embDim]); // (V, C)
+    // GPT-2 initialises position embeddings smaller than token embeddings
+    this.posEmb = normalParam(ctx, "posEmb.weight", [cfg.contextLength, cfg.embDim], 0.01); // (T, C)
+    for (let i = 0; i < cfg.nLayers; i++) this.blocks.push(new TransformerBlock(ctx, `blocks.${i}`, this.cfg));
+    this.finalNorm = new LayerNorm(ctx, "finalNorm", cfg.embDim);
+    // a separate head, as in the book; loading GPT-2 copies wte into it (weight tying)
+    this.outHead = new Linear(ctx, "outHead", cfg.embDim, cfg.vocabSize, { bias: false }); // (C, V)
+  }
+
+  /**
+   * Token ids (B, T) int32 -> logits (B, T, V). `training` turns dropout on
+   * (the book's `model.train()` / `model.eval()`).
+   */
+  forward(idx: tf.Tensor2D, training = false): tf.Tensor3D {
+    if (idx.rank !== 2) throw new DataError(`GPTModel.forward: token ids must be (batch, seq), got shape [${idx.shape}]`);
+    const [b, t] = idx.shape;
+    if (t > this.cfg.contextLength) {
+      throw new DataError(`GPTModel.forward: sequence of ${t} tokens exceeds the context length ${this.cfg.contextLength}`);
+    }
+    if (t === 0) throw new DataError("GPTModel.forward: empty sequence (0 tokens)");
+    return tf.tidy(() => {
+      const ids = idx.dtype === "int32" ? idx : tf.cast(idx, "int32");
+      const tokEmbeds = tf.gather(this.tokEmb, ids.reshape([-1])).reshape([b, t, this.cfg.embDim]); // (B*T,) -> (B*T, C) -> (B, T, C)
+      const posEmbeds = tf.gather(this.posEmb, tf.range(0, t, 1, "int32")); // (T, C)
+      let x = tf.add(tokEmbeds, posEmbeds); // (B, T, C) + (T, C) -> (B, T, C)
+      x = dropout(x, this.cfg.dropRate, training, this.rng);
+      for (const block of this.blocks) x = block.apply(x, training, this.rng);
+      x = this.finalNorm.apply(x);
+      return this.outHead.apply(x) as tf.Tensor3D; // (B, T, C) -> (B, T, V)
+    });
+  }
+
+  /** The variable registered under `name`; throws naming it when there is none. */
+  param(name: string): tf.Variable {
+    const v = this.params.get(name);
+    if (v === undefined) throw new Error(`GPTModel: no parameter named "${name}"`);
+    return v;
+  }
+
+  /** Number of trainable values, the book's `sum(p.numel() for p in model.parameters())`. */
+  numParams(): number {
+    let n = 0;
+    for (const v of this.params.values()) n += v.size;
+    return n;
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.params.clear();
+  }
+}
+
+/** Parameter count of a config without building it (the xl model would need 6 GB). */
+export function countParams(cfg: GPTConfig): number {
+  const c = cfg.embDim;
+  const norm = 2 * c;
+  const qkv = 3 * (c * c + (cfg.qkvBias ? c : 0));
+  const att = qkv + c * c + c;
+  const ff = c * 4 * c + 4 * c + 4 * c * c + c;
+  const block = 2 * norm + att + ff;
+  return cfg.vocabSize * c + cfg.contextLength * c + cfg.nLayers * block + norm + c * cfg.vocabSize;
+}
+
+export interface ParamSummary {
+  /** every trainable value */
+  total: number;
+  /** total minus the output head, which GPT-2 shares with the token embedding */
+  withWeightTying: number;
+  /** float32 size of all parameters in MB (2^20 bytes), as the book prints it */
+  sizeMB: number;
+}
+
+/** The book's parameter summary, for a model or a config. */
+export function paramSummary(modelOrCfg: GPTModel | GPTConfig): ParamSummary {
+  const cfg = modelOrCfg instanceof GPTModel ? modelOrCfg.cfg : modelOrCfg;
+  const total = modelOrCfg instanceof GPTModel ? modelOrCfg.numParams() : countParams(cfg);
+  return {
+    total,
+    withWeightTying: total - cfg.embDim * cfg.vocabSize,
+    sizeMB: (total * 4) / (1024 * 1024),
+  };
+}
+
+/** The three lines the book prints in chapter 4, e.g. "Total number of parameters: 163,009,536". */
+export function formatParamSummary(modelOrCfg: GPTModel | GPTConfig): string {
+  const s = paramSummary(modelOrCfg);
+  const n = (x: number) => x.toLocaleString("en-US");
+  return [
+    `Total number of parameters: ${n(s.total)}`,
+    `Number of trainable parameters considering weight tying: ${n(s.withWeightTying)}`,
+    `Total size of the model: ${s.sizeMB.toFixed(2)} MB`,
+  ].join("\n");
+}
+
+export function printParamSummary(modelOrCfg: GPTModel | GPTConfig): void {
+  console.log(formatParamSummary(modelOrCfg));
+}

@@ -1,0 +1,29 @@
+/**
+ * A fully connected layer, `y = x @ W + b`, like PyTorch's `nn.Linear`.
+ *
+ * W is stored (in, out), the layout of GPT-2's Conv1D checkpoints, so `x @ W`
+ * needs no transpose. (`nn.Linear` stores (out, in) and computes `x @ W.T`.)
+ */
+import * as tf from "@tensorflow/tfjs";
+import { ParamContext, constParam, normalParam } from "./params";
+
+export class Linear {
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable | null;
+
+  constructor(ctx: ParamContext, name: string, inDim: number, outDim: number, opts: { bias?: boolean; std?: number } = {}) {
+    this.weight = normalParam(ctx, `${name}.weight`, [inDim, outDim], opts.std ?? 0.02);
+    this.bias = opts.bias === false ? null : constParam(ctx, `${name}.bias`, [outDim], 0);
+  }
+
+  /** (..., in) -> (..., out) */
+  apply(x: tf.Tensor): tf.Tensor {
+    const [inDim, outDim] = this.weight.shape;
+    const lead = x.shape.slice(0, -1);
+    // tf.matMul wants matching ranks, so fold the leading axes into rows
+    const rows = x.reshape([-1, inDim]); // (..., in) -> (N, in)
+    let y = tf.matMul(rows, this.weight); // (N, in) @ (in, out) -> (N, out)
+    if (this.bias !== null) y = tf.add(y, this.bias); // (N, out) + (out,)
+    return y.reshape([...lead, outDim]); // (N, out) -> (..., out)
+  }
+}

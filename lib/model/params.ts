@@ -1,0 +1,48 @@
+/**
+ * Where a model's parameters live: one `tf.Variable` per named tensor.
+ *
+ * Each layer registers its variables under a dotted name (`blocks.0.att.wQuery.weight`),
+ * like PyTorch's `state_dict()` keys. The weight loader maps checkpoint names to these,
+ * and the optimizer walks the same map.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Rng } from "../random";
+
+export type ParamMap = Map<string, tf.Variable>;
+
+/** How a freshly built model fills its parameters. */
+export type InitMode =
+  /** normal(0, 0.02) weights as GPT-2's paper and nanoGPT do; LayerNorm scale 1, biases 0 */
+  | "random"
+  /** all zeros (LayerNorm scale 1): fast, for a model whose weights will be loaded next */
+  | "zeros";
+
+/** What a layer needs while it creates its parameters. */
+export interface ParamContext {
+  params: ParamMap;
+  /** draws the seeds for the initial weights, so a given seed builds the same model */
+  rng: Rng;
+  init: InitMode;
+}
+
+function register(ctx: ParamContext, name: string, value: tf.Tensor): tf.Variable {
+  if (ctx.params.has(name)) throw new Error(`parameter "${name}" registered twice`);
+  // no tf.Variable name: tfjs names are global, and two models must be able to coexist
+  const v = tf.variable(value, true);
+  value.dispose();
+  ctx.params.set(name, v);
+  return v;
+}
+
+/** A weight matrix or embedding: normal(0, std) when initialising randomly. */
+export function normalParam(ctx: ParamContext, name: string, shape: number[], std = 0.02): tf.Variable {
+  // draw the seed even for "zeros", so the dropout stream does not depend on the init mode
+  const seed = ctx.rng.seed();
+  const value = ctx.init === "random" ? tf.randomNormal(shape, 0, std, "float32", seed) : tf.zeros(shape);
+  return register(ctx, name, value);
+}
+
+/** A bias or LayerNorm parameter: a constant (0 for biases and shifts, 1 for scales). */
+export function constParam(ctx: ParamContext, name: string, shape: number[], value: number): tf.Variable {
+  return register(ctx, name, tf.fill(shape, value, "float32"));
+}

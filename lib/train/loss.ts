@@ -1,0 +1,98 @@
+/**
+ * The training loss: cross-entropy of the next token, averaged over the target
+ * positions that count. Padding positions carry IGNORE_INDEX and are skipped,
+ * as PyTorch's `cross_entropy(..., ignore_index=-100)` does in the book.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { DataError } from "../errors";
+import type { GPTModel } from "../model/gpt";
+
+/** A target equal to this is not scored; the collate function writes it over padding. */
+export const IGNORE_INDEX = -100;
+
+/**
+ * Mean cross-entropy over the kept targets (those != IGNORE_INDEX).
+ *
+ * logits (B, T, V) float32, targets (B, T) int32 -> scalar.
+ * For each kept position: logsumexp(logits) - logits[target], i.e. -log softmax
+ * at the target, computed without materialising a one-hot of V classes.
+ * Throws a DataError when every target is ignored (the mean of nothing would be NaN)
+ * or a target is outside [0, V).
+ */
+export function maskedCrossEntropy(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
+  if (logits.rank !== 3 || targets.rank !== 2 || logits.shape[0] !== targets.shape[0] || logits.shape[1] !== targets.shape[1]) {
+    throw new DataError(`maskedCrossEntropy: logits [${logits.shape}] and targets [${targets.shape}] must be (B, T, V) and (B, T)`);
+  }
+  const vocab = logits.shape[2] as number;
+  // targets are input data, already computed: reading them is cheap, and lets us
+  // count the kept tokens and check the ids before any logits are touched
+  const t = targets.dataSync();
+  const safe = new Int32Array(t.length); // ignored positions point at class 0 and are masked below
+  const keep = new Float32Array(t.length);
+  let kept = 0;
+  for (let i = 0; i < t.length; i++) {
+    const id = t[i];
+    if (id === IGNORE_INDEX) continue;
+    if (!Number.isInteger(id) || id < 0 || id >= vocab) {
+      throw new DataError(`maskedCrossEntropy: target ${id} at flat position ${i} is outside [0, ${vocab}) and is not IGNORE_INDEX (${IGNORE_INDEX})`);
+    }
+    safe[i] = i * vocab + id; // index into the flattened (B*T*V,) logits
+    keep[i] = 1;
+    kept++;
+  }
+  if (kept === 0) {
+    throw new DataError(`maskedCrossEntropy: all ${t.length} targets are IGNORE_INDEX (${IGNORE_INDEX}); there is no token to average over`);
+  }
+  return tf.tidy(() => {
+    const n = t.length;
+    const flat = logits.reshape([n, vocab]); // (B, T, V) -> (N, V)
+    // logsumexp subtracts the row max first, so large logits do not overflow exp()
+    const lse = tf.logSumExp(flat, -1); // (N, V) -> (N,)
+    const targetLogit = tf.gather(logits.reshape([-1]), tf.tensor1d(safe, "int32")); // (N*V,) at (N,) -> (N,)
+    const nll = tf.sub(lse, targetLogit); // (N,), -log p(target)
+    return tf.div(tf.sum(tf.mul(nll, tf.tensor1d(keep))), kept) as tf.Scalar;
+  });
+}
+
+/** The book's `calc_loss_batch`: the loss of one batch. `training` turns dropout on. */
+export function calcLossBatch(model: GPTModel, inputs: tf.Tensor2D, targets: tf.Tensor2D, training = false): tf.Scalar {
+  return tf.tidy(() => maskedCrossEntropy(model.forward(inputs, training), targets));
+}
+
+// the shape of a DataLoader batch (lib/data/loader.ts), restated so loss does not depend on data
+interface Batch {
+  inputs: tf.Tensor2D;
+  targets: tf.Tensor2D;
+}
+
+/**
+ * The book's `calc_loss_loader`: the mean over batches of each batch's mean
+ * loss (not the mean over all tokens: a short batch weighs as much as a long one).
+ * Uses the first `numBatches` batches (all when omitted; capped at the number there are).
+ * No batches at all gives NaN, as the book's `float("nan")`.
+ *
+ * Batches taken from a generator are disposed after use, since the caller never sees
+ * them; batches passed in an array belong to the caller and are left alone
+ * (override with `disposeBatches`).
+ */
+export function calcLossLoader(
+  batches: Iterable<Batch>,
+  model: GPTModel,
+  numBatches?: number,
+  opts: { disposeBatches?: boolean } = {},
+): number {
+  const dispose = opts.disposeBatches ?? !Array.isArray(batches);
+  if (numBatches !== undefined && numBatches <= 0) return NaN;
+  let total = 0;
+  let count = 0;
+  for (const batch of batches) {
+    const loss = calcLossBatch(model, batch.inputs, batch.targets);
+    total += loss.dataSync()[0]; // the book's loss.item()
+    loss.dispose();
+    if (dispose) tf.dispose([batch.inputs, batch.targets]);
+    count++;
+    // stop before asking a generator for one batch more than we use
+    if (numBatches !== undefined && count >= numBatches) break;
+  }
+  return count === 0 ? NaN : total / count;
+}
