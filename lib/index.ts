@@ -18,3 +18,6 @@ export * from "./model/attention";
 export * from "./model/block";
 export * from "./model/gpt";
 export * from "./train/loss";
+export * from "./data/length-grouping";
+export * from "./data/loader";
+export * from "./data/padding";

@@ -16,7 +16,7 @@ async function errorFor(name: string, text: string): Promise<string> {
   const file = path.join(tmp, name);
   fs.writeFileSync(file, text);
   try {
-    await loadInstructionData(file, "http://127.0.0.1:9/never-used");
+    await loadInstructionData(file, { url: "http://127.0.0.1:9/never-used" });
   } catch (err) {
     assert.ok(err instanceof DataError, `expected a DataError, got ${err}`);
     const message = (err as Error).message;
@@ -55,6 +55,11 @@ test("bad files give a one-line error naming the file, entry and field", async (
     'entry 0: field "output" is empty');
 });
 
+test("a missing custom file is an error, not a download of the book's data", async () => {
+  const file = path.join(tmp, "typo.json");
+  await assert.rejects(loadInstructionData(file), (err: Error) => err instanceof DataError && err.message === `${file}: no such file`);
+});
+
 test("an empty input is fine; extra fields are dropped; literal <|endoftext|> is kept as text", async () => {
   const file = path.join(tmp, "ok.json");
   const entries = [{ ...good, extra: 1 }, { instruction: "Repeat <|endoftext|>", input: "x", output: "<|endoftext|>" }];
@@ -75,14 +80,14 @@ test("a missing file is downloaded once, atomically, and then read locally", asy
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
     const file = path.join(tmp, "sub", "downloaded.json");
-    assert.deepEqual(await loadInstructionData(file, `${base}/data.json`), [good, good]);
+    assert.deepEqual(await loadInstructionData(file, { url: `${base}/data.json` }), [good, good]);
     assert.equal(fs.readFileSync(file, "utf8"), body);
     assert.deepEqual(fs.readdirSync(path.dirname(file)), ["downloaded.json"]); // no temp file left
-    await loadInstructionData(file, `${base}/data.json`);
+    await loadInstructionData(file, { url: `${base}/data.json` });
     assert.equal(requests, 1);
 
     const failed = path.join(tmp, "failed.json");
-    await assert.rejects(loadInstructionData(failed, `${base}/missing.json`), (err: Error) => {
+    await assert.rejects(loadInstructionData(failed, { url: `${base}/missing.json` }), (err: Error) => {
       assert.ok(err instanceof DataError);
       assert.match(err.message, /failed\.json: file is missing and the download from .* failed \(HTTP 404/);
       return true;

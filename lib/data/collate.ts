@@ -16,10 +16,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { CourseError } from "../errors";
+import { IGNORE_INDEX } from "../train/loss"; // -100: the target value the loss skips
 import { END_OF_TEXT } from "./tokenizer";
-
-/** Target value the loss skips (PyTorch's `cross_entropy` default, the same as IGNORE_INDEX in lib/train/loss.ts). */
-const IGNORE_INDEX = -100;
 
 export interface CollateOptions {
   /** token used for padding; the book uses <|endoftext|> = 50256 */

@@ -4,7 +4,7 @@
  *
  * The file ships with the repository (data/instruction-data.json, see data/NOTICE).
  * `loadInstructionData` reads it, downloads it from the book's address only when it
- * is missing, and validates every entry so that a hand-made dataset fails with a
+ * is missing (by default only for this file), and validates every entry so that a hand-made dataset fails with a
  * one-line message naming the file, the entry and the field — not with a stack
  * trace deep inside the tokenizer or a NaN loss an hour later.
  *
@@ -122,13 +122,21 @@ export async function downloadInstructionData(file: string, url = INSTRUCTION_DA
   }
 }
 
+export interface LoadOptions {
+  /** where to download a missing file from; default the book's address */
+  url?: string;
+  /** download when the file is missing; default: only for the repository's own data
+   *  file or when `url` is given (a typo in a custom path should not fetch the book's data) */
+  download?: boolean;
+}
+
 /**
  * Read and validate the instruction data (the book's `download_and_load_file`).
- * Downloads from `url` only when `file` does not exist.
+ * Downloads only when `file` does not exist (see `LoadOptions.download`).
  */
 export async function loadInstructionData(
   file: string = DEFAULT_DATA_FILE,
-  url: string = INSTRUCTION_DATA_URL,
+  opts: LoadOptions = {},
 ): Promise<InstructionEntry[]> {
   let text: string;
   try {
@@ -138,7 +146,9 @@ export async function loadInstructionData(
     if (code !== "ENOENT") {
       throw new DataError(`${file}: cannot read the data file (${code ?? (err as Error).message})`);
     }
-    await downloadInstructionData(file, url);
+    const download = opts.download ?? (opts.url !== undefined || path.resolve(file) === DEFAULT_DATA_FILE);
+    if (!download) throw new DataError(`${file}: no such file`);
+    await downloadInstructionData(file, opts.url ?? INSTRUCTION_DATA_URL);
     text = await fs.readFile(file, "utf8");
   }
   return parseInstructionData(text, file);
