@@ -1,0 +1,164 @@
+// %% [markdown]
+// # 01 · The instruction dataset and the Alpaca prompt format
+//
+// *Chapter 7, section 7.2 of Raschka's "Build a Large Language Model (from Scratch)", in TypeScript.*
+//
+// A pretrained GPT-2 continues text; it does not follow instructions. Instruction fine-tuning teaches it to,
+// by training on pairs of *an instruction* and *the response we want*. This notebook looks at those pairs
+// before any model is involved:
+//
+// 1. load the 1,100 instruction–response entries the book uses and look at two of them;
+// 2. turn an entry into the text the model actually reads, with the **Alpaca prompt format**;
+// 3. measure the entries (a table of a few of them and of their lengths), because the lengths decide how
+//    much padding the batches of notebooks 02 and 03 will carry;
+// 4. split the data into training, validation and test sets: 935 / 55 / 110 entries.
+//
+// Everything here is imported from the course library (`lib/`, loaded as `@course/lib`); the notebook is the
+// prose around it.
+
+// %% [markdown]
+// The first cell lets the TypeScript kernel (tslab) load the library straight from its `.ts` source files.
+// Every notebook of the course starts with it.
+
+// %%
+import "tsx/cjs";
+
+// %% [markdown]
+// Then the imports. `initEngine()` picks the fastest TensorFlow.js backend this machine has (native TensorFlow,
+// else WebAssembly, else plain JavaScript) and says which one it chose. This notebook barely computes, but
+// danfojs, the table library used below, runs on TensorFlow.js too.
+
+// %%
+// danfojs declares its types only in its package "exports" map, which the TypeScript inside tslab does not
+// read; so the types come from their file and the module from a plain require.
+import type * as Danfo from "danfojs/dist/danfojs-browser/src/index";
+const dfd: typeof Danfo = require("danfojs");
+import * as tslab from "tslab";
+import { initEngine, loadInstructionData, formatInput, formatTrainingText, splitData, encodeText } from "@course/lib";
+
+const engine = await initEngine();
+
+// %% [markdown]
+// ## The data
+//
+// The dataset ships with the repository in `data/instruction-data.json` (from the book's repository,
+// Apache-2.0; see `data/NOTICE`). `loadInstructionData` reads it, downloads it only when the file is missing,
+// and checks that every entry has the three string fields; a malformed entry is reported by its index and field.
+
+// %% tags=["count"]
+const data = await loadInstructionData();
+console.log("Number of entries:", data.length);
+
+// %% [markdown]
+// Each entry is an object with an `instruction`, an optional `input` the instruction refers to, and the
+// `output` we want the model to produce. Entry 50 has an input:
+
+// %% tags=["entry-50"]
+console.log("Example entry:\n", data[50]);
+
+// %% [markdown]
+// Entry 999 has none: its `input` is the empty string. About 70% of the entries are like this.
+
+// %% tags=["entry-999"]
+console.log("Another example entry:\n", data[999]);
+console.log("Entries with an empty input:", data.filter((entry) => entry.input === "").length);
+
+// %% [markdown]
+// ## The Alpaca prompt format
+//
+// The model only ever sees one stream of text, so an entry has to be written out as text. The book uses the
+// format of Stanford's Alpaca: a fixed opening sentence, then `### Instruction:`, then `### Input:` (only when
+// there is an input), then `### Response:` followed by the answer. The headers give the model fixed landmarks:
+// after fine-tuning, it learns that what follows `### Response:` is its turn to write. (Other formats exist,
+// e.g. Phi-3's shorter `<|user|>` / `<|assistant|>` one; the book compares them in an exercise.)
+//
+// `formatInput` writes the prompt, everything except the response, byte for byte as the book's `format_input`.
+// Here is entry 50 with its desired response appended:
+
+// %% tags=["prompt-50"]
+const modelInput = formatInput(data[50]);
+const desiredResponse = `\n\n### Response:\n${data[50].output}`;
+console.log(modelInput + desiredResponse);
+
+// %% [markdown]
+// And entry 999, whose empty input leaves out the `### Input:` block altogether (an empty header would only
+// teach the model to expect nothing there):
+
+// %% tags=["prompt-999"]
+console.log(formatInput(data[999]) + `\n\n### Response:\n${data[999].output}`);
+
+// %% [markdown]
+// For training, the library appends the response the same way: `formatTrainingText(entry)` is
+// `formatInput(entry) + "\n\n### Response:\n" + entry.output`. That full text is what gets tokenized.
+
+// %% tags=["training-text"]
+console.log(formatTrainingText(data[999]) === formatInput(data[999]) + `\n\n### Response:\n${data[999].output}`);
+
+// %% [markdown]
+// ## A look at the table
+//
+// danfojs gives TypeScript a pandas-like DataFrame. A few entries, as a table (long texts shortened for the view):
+
+// %%
+/** An HTML table of a DataFrame, for tslab's rich display (danfojs's own `print` draws text boxes). */
+function htmlTable(df: Danfo.DataFrame, caption: string): string {
+  const esc = (v: unknown) => String(v).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  const head = `<tr><th></th>${df.columns.map((c) => `<th>${esc(c)}</th>`).join("")}</tr>`;
+  const rows = (df.values as unknown[][])
+    .map((row, i) => `<tr><th>${esc(df.index[i])}</th>${row.map((v) => `<td style="text-align:${typeof v === "number" ? "right" : "left"}">${esc(v)}</td>`).join("")}</tr>`)
+    .join("\n");
+  return `<table class="dataframe"><caption>${esc(caption)}</caption>\n<thead>${head}</thead>\n<tbody>\n${rows}\n</tbody></table>`;
+}
+
+const shorten = (s: string, n = 60) => (s.length > n ? s.slice(0, n - 1) + "…" : s);
+
+// %% tags=["table-entries"]
+const firstEntries = new dfd.DataFrame(
+  [0, 1, 2, 50, 999].map((i) => ({ instruction: shorten(data[i].instruction), input: shorten(data[i].input), output: shorten(data[i].output) })),
+  { index: [0, 1, 2, 50, 999] },
+);
+tslab.display.html(htmlTable(firstEntries, "Entries 0, 1, 2, 50 and 999"));
+
+// %% [markdown]
+// ## How long are the entries?
+//
+// Lengths matter twice later on. A batch is padded to its longest entry, so the spread of lengths is how much
+// padding (wasted computation) a batch carries — notebook 03 measures it. And GPT-2 reads at most 1,024 tokens,
+// so anything longer would have to be cut. Below: the length of each field in characters, and the length of the
+// full training text in GPT-2 tokens (the unit the model counts in).
+
+// %% tags=["table-lengths"]
+const lengths = new dfd.DataFrame(
+  data.map((entry) => ({
+    instructionChars: entry.instruction.length,
+    inputChars: entry.input.length,
+    outputChars: entry.output.length,
+    tokens: encodeText(formatTrainingText(entry)).length,
+  })),
+);
+tslab.display.html(htmlTable(lengths.describe().round(1), "Length statistics over all 1,100 entries"));
+
+// %% [markdown]
+// The training texts run from 40 to 91 tokens, far below 1,024, so nothing needs cutting. But they vary more
+// than twofold: padded into a batch with a 91-token entry, a 40-token entry is more than half padding.
+
+// %% [markdown]
+// ## Training, validation and test sets
+//
+// Like the book, the split is in file order (the file is already in random order): the first 85% for training,
+// the next 10% for testing, and the remaining 5% for validation, which is what we watch during training to
+// see whether the model is learning or just memorising.
+
+// %% tags=["split-sizes"]
+const { train, test, val } = splitData(data);
+console.log("Training set length:", train.length);
+console.log("Validation set length:", val.length);
+console.log("Test set length:", test.length);
+
+// %% [markdown]
+// ## What comes next
+//
+// The model does not read text but token ids, and it learns from *batches* of entries at once. Entries have
+// different lengths, so a batch has to be padded into a rectangle — and the padding must not teach the model
+// anything. Notebook **02** builds the function that does this, the *collate* function, in three drafts, and
+// shows how the loss is told to skip padding with the special target value -100.

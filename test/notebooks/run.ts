@@ -1,0 +1,114 @@
+// Notebook tests: execute every notebooks/NN-*.ipynb top to bottom with the tslab kernel
+// (Debian's Jupyter via nbclient, see execute.py), fail on any error output, and check each
+// notebook's key outputs (checks.ts). The book does the same with `pytest --nbval`.
+//
+//   npm run test:notebooks            # all notebooks; executed copies go to test-output/notebooks/
+//   npm run test:notebooks -- 01 02   # only the notebooks whose names start with these
+//   npm run notebooks:execute         # same, and save the outputs into notebooks/*.ipynb when all passes
+//
+// The last line printed is "N passed, N failed"; the exit status is 1 when anything failed.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { CHECKS } from "./checks";
+import { ExecutedNotebook } from "./notebook";
+
+const ROOT = path.resolve(__dirname, "../..");
+const NOTEBOOKS = path.join(ROOT, "notebooks");
+const OUT = path.join(ROOT, "test-output", "notebooks");
+// The kernel is registered in a folder this script owns, so a fresh machine needs no `tslab install`.
+const JUPYTER_DIR = path.join(ROOT, ".cache", "jupyter");
+const CELL_TIMEOUT_S = Number(process.env.NOTEBOOK_CELL_TIMEOUT ?? 1800);
+// Debian's python3 has nbclient; the python3 first on PATH may be another one without it.
+const PYTHON = process.env.NOTEBOOK_PYTHON ?? (fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
+
+/** Write the kernelspec `tslab install` would write, pointing at this checkout's tslab binary. */
+function registerKernel(): void {
+  const tslab = path.join(ROOT, "node_modules", ".bin", "tslab");
+  if (!fs.existsSync(tslab)) throw new Error(`tslab not found at ${tslab}: run npm install first`);
+  const dir = path.join(JUPYTER_DIR, "kernels", "tslab");
+  fs.mkdirSync(dir, { recursive: true });
+  const spec = { argv: [tslab, "kernel", "--config-path", "{connection_file}"], display_name: "TypeScript", language: "typescript" };
+  fs.writeFileSync(path.join(dir, "kernel.json"), JSON.stringify(spec, null, 1) + "\n");
+}
+
+interface Result {
+  name: string;
+  ok: boolean;
+  detail?: string;
+}
+
+function main(): number {
+  const args = process.argv.slice(2);
+  const inPlace = args.includes("--in-place");
+  const filters = args.filter((a) => !a.startsWith("--"));
+  const files = fs
+    .readdirSync(NOTEBOOKS)
+    .filter((f) => /^\d\d-.*\.ipynb$/.test(f))
+    .filter((f) => filters.length === 0 || filters.some((p) => f.startsWith(p)))
+    .sort();
+
+  registerKernel();
+  fs.mkdirSync(OUT, { recursive: true });
+  const env = { ...process.env, JUPYTER_PATH: [JUPYTER_DIR, process.env.JUPYTER_PATH].filter(Boolean).join(path.delimiter) };
+
+  const results: Result[] = [];
+  const record = (r: Result) => {
+    results.push(r);
+    console.log(`${r.ok ? "ok" : "not ok"} ${results.length} - ${r.name}${r.detail ? `\n    ${r.detail.split("\n").join("\n    ")}` : ""}`);
+  };
+  if (files.length === 0) record({ name: "notebooks found", ok: false, detail: `no notebooks/NN-*.ipynb match ${filters.join(" ") || "*"}` });
+
+  const started = Date.now();
+  for (const file of files) {
+    const id = file.slice(0, 2);
+    const source = path.join(NOTEBOOKS, file);
+    const target = path.join(OUT, file);
+    const t0 = Date.now();
+    const run = spawnSync(PYTHON, [path.join(__dirname, "execute.py"), source, target, "--timeout", String(CELL_TIMEOUT_S)], {
+      env,
+      encoding: "utf8",
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const seconds = ((Date.now() - t0) / 1000).toFixed(1);
+    if (run.status === null || run.status === 2 || !fs.existsSync(target)) {
+      record({ name: `${file} executes (${seconds}s)`, ok: false, detail: (run.error?.message ?? run.stderr ?? "").trim().split("\n").slice(-15).join("\n") });
+      continue;
+    }
+    const nb = ExecutedNotebook.read(target);
+    const errors = nb.errors();
+    const skipped = nb.unexecuted();
+    const clean = run.status === 0 && errors.length === 0 && skipped.length === 0;
+    record({
+      name: `${file} executes with no error output (${seconds}s)`,
+      ok: clean,
+      detail: clean ? undefined : [...new Set([...errors, ...nb.stderr()]), skipped.length ? `cells not run: ${skipped.join(", ")}` : ""].filter(Boolean).join("\n"),
+    });
+    let allChecks = clean;
+    for (const check of CHECKS[id] ?? []) {
+      try {
+        check.test(nb);
+        record({ name: `${id}: ${check.name}`, ok: true });
+      } catch (e) {
+        allChecks = false;
+        record({ name: `${id}: ${check.name}`, ok: false, detail: (e as Error).message });
+      }
+    }
+    if (inPlace && allChecks) {
+      // Save what the reader sees; drop the per-run bookkeeping so re-runs give small diffs.
+      const json = nb.json;
+      delete json.metadata["execution_seconds"];
+      for (const c of json.cells) delete (c.metadata as Record<string, unknown>)["execution"];
+      fs.writeFileSync(source, JSON.stringify(json, null, 1) + "\n");
+      console.log(`    saved outputs into notebooks/${file}`);
+    }
+  }
+
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  console.log(`# notebooks: ${files.length}, ${((Date.now() - started) / 1000).toFixed(1)}s; executed copies in ${path.relative(ROOT, OUT)}/`);
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
+
+process.exitCode = main();
