@@ -21,3 +21,5 @@ export * from "./train/loss";
 export * from "./data/length-grouping";
 export * from "./data/loader";
 export * from "./data/padding";
+export * from "./model/safetensors";
+export * from "./model/weights";
