@@ -137,7 +137,7 @@ function refusePickles(dir: string): void {
   throw new WeightsError(`${path.join(dir, WEIGHTS_FILE)}: not found (a Hugging Face GPT-2 folder holds config.json and model.safetensors)`);
 }
 
-export interface LoadOptions {
+export interface GPT2LoadOptions {
   /** dropout for fine-tuning; default 0.0 as in the book's chapter 7 */
   dropRate?: number;
   /** seeds the dropout masks (default: GPTModel's) */
@@ -151,7 +151,7 @@ export interface LoadOptions {
  * Every name and shape is checked against config.json before a value is read; any problem
  * is a one-line `WeightsError` naming the file and the tensor.
  */
-export async function loadGPT2Directory(dir: string, opts: LoadOptions = {}): Promise<GPTModel> {
+export async function loadGPT2Directory(dir: string, opts: GPT2LoadOptions = {}): Promise<GPTModel> {
   refusePickles(dir);
   const cfg = readGPT2Config(dir, opts);
   const st = SafetensorsFile.open(path.join(dir, WEIGHTS_FILE));
