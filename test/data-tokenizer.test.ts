@@ -6,8 +6,11 @@ import { formatTrainingText } from "../lib/data/prompt";
 import { loadInstructionData } from "../lib/data/instruction-data";
 
 test("gpt2 encoding: known ids and the end-of-text id", () => {
-  // tiktoken.get_encoding("gpt2").encode("Hello, world. Is this-- a test?")
-  assert.deepEqual(encodeText("Hello, world. Is this-- a test?"), [15496, 11, 995, 13, 1148, 428, 438, 257, 1332, 30]);
+  // the book's printed output (section 2.5) for tiktoken's gpt2 with allowed_special={"<|endoftext|>"}
+  const text = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace.";
+  const book = [15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 18250, 8812, 2114, 286, 617, 34680, 27271, 13];
+  assert.deepEqual(encodeText(text, { allowEndOfText: true }), book);
+  assert.equal(decodeTokens(book), text);
   assert.equal(END_OF_TEXT, 50256);
   assert.equal(decodeTokens([END_OF_TEXT]), "<|endoftext|>");
   assert.equal(getTokenizer(), getTokenizer()); // built once
