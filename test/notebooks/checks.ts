@@ -48,3 +48,24 @@ CHECKS["01"] = [
   },
   { name: "splits 935 / 55 / 110", test: shows("split-sizes", "Training set length: 935", "Validation set length: 55", "Test set length: 110") },
 ];
+
+// The book's toy batch [0,1,2,3,4], [5,6], [7,8,9] after collation (section 7.3)
+const TOY_INPUTS = "[[0,1,2,3,4],[5,6,50256,50256,50256],[7,8,9,50256,50256]]";
+const TOY_TARGETS_DRAFT2 = "[[1,2,3,4,50256],[6,50256,50256,50256,50256],[8,9,50256,50256,50256]]";
+const TOY_TARGETS = "[[1,2,3,4,50256],[6,50256,-100,-100,-100],[8,9,50256,-100,-100]]";
+
+CHECKS["02"] = [
+  { name: "<|endoftext|> is 50256", test: shows("eot", "[ 50256 ]") },
+  { name: "draft 1 pads the toy batch as the book does", test: shows("draft1", TOY_INPUTS) },
+  { name: "shows the padded batch before the cut (6 wide)", test: shows("padded", "[0,1,2,3,4,50256]", "[5,6,50256,50256,50256,50256]") },
+  { name: "draft 2 gives the book's inputs and shifted targets", test: shows("draft2", TOY_INPUTS + "Tensor" + TOY_TARGETS_DRAFT2) },
+  { name: "the final version masks padding after the first end-of-text with -100", test: shows("final-draft", TOY_INPUTS + "Tensor" + TOY_TARGETS) },
+  {
+    name: "the library's collate and drafts agree with the cell drafts",
+    test: shows("library", TOY_INPUTS + "Tensor" + TOY_TARGETS, "draft 1 agrees with collateDraft1: true", "draft 2 agrees with collateDraft2: true", "final version agrees with collate: true"),
+  },
+  { name: "allowedMaxLength 3 cuts inputs and targets", test: shows("max-length", "[[0,1,2],[5,6,50256],[7,8,9]]", "[[1,2,3],[6,50256,-100],[8,9,50256]]", "agrees with the cell version: true") },
+  { name: "cross-entropy of 2 positions = 1.1269", test: shows("ce-1", "loss_1 (cell): 1.1269", "loss_1 (library): 1.1269") },
+  { name: "cross-entropy of 3 positions = 0.7936", test: shows("ce-2", "loss_2: 0.7936") },
+  { name: "with the third target -100 the loss is 1.1269 again", test: shows("ce-3", "loss_3: 1.1269", "loss_3 (cell): 1.1269", "loss_1 == loss_3: true") },
+];
