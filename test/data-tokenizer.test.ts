@@ -36,4 +36,9 @@ test("InstructionDataset pre-tokenizes prompt + response, without an end-of-text
   const longest = Math.max(...lengths);
   assert.deepEqual(ds.longerThan(longest), []);
   assert.deepEqual(ds.longerThan(longest - 1), [lengths.indexOf(longest)]);
+  assert.equal(ds.truncationNotice(longest), undefined);
+  assert.equal(
+    ds.truncationNotice(longest - 1, "train split"),
+    `train split: 1 of 20 entries are longer than ${longest - 1} tokens and are cut to fit (entries ${lengths.indexOf(longest)})`,
+  );
 });

@@ -48,4 +48,19 @@ export class InstructionDataset implements TokenizedDataset {
     });
     return out;
   }
+
+  /**
+   * The one line to print before training when some entries will be cut to `maxLength`
+   * tokens (the model's context length), or undefined when none will. `name` labels the
+   * data, e.g. "train split".
+   */
+  truncationNotice(maxLength: number, name = "dataset"): string | undefined {
+    const long = this.longerThan(maxLength);
+    if (long.length === 0) return undefined;
+    const shown = long.slice(0, 5).join(", ") + (long.length > 5 ? ", …" : "");
+    return (
+      `${name}: ${long.length} of ${this.length} entries are longer than ${maxLength} tokens ` +
+      `and are cut to fit (entries ${shown})`
+    );
+  }
 }

@@ -122,7 +122,7 @@ export async function downloadInstructionData(file: string, url = INSTRUCTION_DA
   }
 }
 
-export interface LoadOptions {
+export interface InstructionDataLoadOptions {
   /** where to download a missing file from; default the book's address */
   url?: string;
   /** download when the file is missing; default: only for the repository's own data
@@ -132,11 +132,11 @@ export interface LoadOptions {
 
 /**
  * Read and validate the instruction data (the book's `download_and_load_file`).
- * Downloads only when `file` does not exist (see `LoadOptions.download`).
+ * Downloads only when `file` does not exist (see `InstructionDataLoadOptions.download`).
  */
 export async function loadInstructionData(
   file: string = DEFAULT_DATA_FILE,
-  opts: LoadOptions = {},
+  opts: InstructionDataLoadOptions = {},
 ): Promise<InstructionEntry[]> {
   let text: string;
   try {
