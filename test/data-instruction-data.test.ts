@@ -63,7 +63,7 @@ test("a missing custom file is an error, not a download of the book's data", asy
 test("an empty input is fine; extra fields are dropped; literal <|endoftext|> is kept as text", async () => {
   const file = path.join(tmp, "ok.json");
   const entries = [{ ...good, extra: 1 }, { instruction: "Repeat <|endoftext|>", input: "x", output: "<|endoftext|>" }];
-  fs.writeFileSync(file, JSON.stringify(entries));
+  fs.writeFileSync(file, "\ufeff" + JSON.stringify(entries)); // with a byte-order mark
   const data = await loadInstructionData(file);
   assert.deepEqual(data, [good, entries[1]]);
 });

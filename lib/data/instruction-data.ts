@@ -85,7 +85,8 @@ export function validateInstructionData(data: unknown, file: string): Instructio
 export function parseInstructionData(text: string, file: string): InstructionEntry[] {
   let data: unknown;
   try {
-    data = JSON.parse(text);
+    // a byte-order mark (Windows editors add one) is not JSON but is harmless: skip it
+    data = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (err) {
     const reason = (err as Error).message.split("\n")[0];
     throw new DataError(`${file}: not valid JSON (${reason})`);
