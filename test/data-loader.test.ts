@@ -86,6 +86,7 @@ test("collate options reach the batches; iterating the loader gives epoch 0", ()
 test("bad loader settings are one-line errors", () => {
   assert.throws(() => new DataLoader(toy(5), { batchSize: 0 }), ConfigError);
   assert.throws(() => new DataLoader(toy(5), { batchSize: 2.5 }), ConfigError);
+  assert.throws(() => new DataLoader(toy(5), { batchSize: 2, groupByLength: { megaBatchFactor: 0 } }), ConfigError);
   assert.throws(
     () => new DataLoader(toy(5), { batchSize: 8, dropLast: true }),
     (err: Error) => err instanceof DataError && err.message === "DataLoader: 5 sequences give no batch of 8 with dropLast",

@@ -64,9 +64,11 @@ export class DataLoader implements Iterable<Batch> {
     this.seed = opts.seed ?? 123;
     this.collateOptions = opts.collateOptions ?? {};
     const group = opts.groupByLength;
-    this.megaBatchFactor = group
-      ? (typeof group === "object" && group.megaBatchFactor) || DEFAULT_MEGA_BATCH_FACTOR
-      : undefined;
+    this.megaBatchFactor = !group
+      ? undefined
+      : typeof group === "object"
+        ? group.megaBatchFactor ?? DEFAULT_MEGA_BATCH_FACTOR
+        : DEFAULT_MEGA_BATCH_FACTOR;
     if (this.megaBatchFactor !== undefined && !(Number.isInteger(this.megaBatchFactor) && this.megaBatchFactor > 0)) {
       throw new ConfigError(`DataLoader: megaBatchFactor must be a positive integer, got ${this.megaBatchFactor}`);
     }
