@@ -100,8 +100,8 @@ for (const name of ["small", "vocab"]) {
     let worstGrad = 0;
     let worstNormRel = 0;
     for (const [pname, want] of Object.entries(g.grads)) {
-      const got = named.get(pname)!.dataSync();
-      worstGrad = Math.max(worstGrad, maxAbsDiff(Array.from(got.slice(0, want.first.length)), want.first));
+      const got = Array.from(named.get(pname)!.dataSync<"float32">());
+      worstGrad = Math.max(worstGrad, maxAbsDiff(got.slice(0, want.first.length), want.first));
       const norm = Math.sqrt(got.reduce((s, x) => s + x * x, 0));
       worstNormRel = Math.max(worstNormRel, Math.abs(norm - want.norm) / want.norm);
     }
