@@ -23,3 +23,4 @@ export * from "./data/loader";
 export * from "./data/padding";
 export * from "./model/safetensors";
 export * from "./model/weights";
+export * from "./model/hub";
