@@ -18,9 +18,10 @@
  * Override with `initEngine({ backend })` (a CLI's `--backend` flag) or the environment
  * variable `COURSE_BACKEND=auto|tensorflow|wasm|cpu`; the option wins over the variable.
  *
- * On wasm, the engine also installs the kernels that wasm lacks for training and a faster
- * transposed matmul (lib/engine/wasm-patches.ts), so the model code stays plain tf.* calls.
- * `patches: false` or `COURSE_WASM_PATCHES=0` leaves the backend as shipped.
+ * On wasm, the engine also registers the kernels that wasm lacks for training and installs
+ * speed patches such as a faster transposed matmul (lib/engine/wasm-patches.ts), so the model
+ * code stays plain tf.* calls. `patches: false` or `COURSE_WASM_PATCHES=0` leaves out the
+ * speed patches (the missing kernels are always added: training needs them).
  */
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "./errors";
@@ -34,7 +35,7 @@ export interface EngineOptions {
   backend?: EngineChoice;
   /** Where the one-line report goes; default console.log. Pass `() => {}` to silence it. */
   log?: (line: string) => void;
-  /** Install the wasm kernel patches (default: true unless `COURSE_WASM_PATCHES=0`). */
+  /** Install the wasm speed patches (default: true unless `COURSE_WASM_PATCHES=0`). */
   patches?: boolean;
 }
 
@@ -143,7 +144,7 @@ async function start(choice: EngineChoice, patches: boolean, log: (line: string)
       continue;
     }
     const notes: string[] = [];
-    if (candidate.backend === "wasm" && patches) notes.push(...installWasmPatches());
+    if (candidate.backend === "wasm") notes.push(...installWasmPatches(patches));
     let ok = false;
     try {
       ok = await tf.setBackend(candidate.backend);
@@ -158,7 +159,6 @@ async function start(choice: EngineChoice, patches: boolean, log: (line: string)
     }
     const parts = [...skipped];
     if (candidate.backend === "tensorflow") parts.unshift(`via ${candidate.label}`);
-    if (candidate.backend === "wasm") parts.push(patches ? "patched" : "unpatched");
     parts.push(...notes);
     if (choice !== "auto") parts.unshift(`requested${process.env.COURSE_BACKEND === choice ? " by COURSE_BACKEND" : ""}`);
     const reason = parts.join("; ");

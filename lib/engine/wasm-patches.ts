@@ -1,9 +1,18 @@
 /**
- * Patches to the wasm backend, installed by `initEngine` (lib/engine.ts) before wasm starts.
- * Each returns a short note for the engine's one-line report.
+ * What `initEngine` does to the wasm backend before starting it (lib/engine.ts).
+ *
+ * - always: register the kernels wasm lacks for training (wasm-kernels.ts);
+ * - unless `patches` is false: the speed patches (wasm-matmul.ts), each a wrapper that
+ *   keeps the original kernel so the plain backend stays one flag away.
+ *
+ * Returns short notes for the engine's one-line report.
  */
+import { registerMissingWasmKernels } from "./wasm-kernels";
+import { installFastTransposedMatMul, removeFastTransposedMatMul } from "./wasm-matmul";
 
-/** Install every wasm patch; returns notes such as "threads 2". */
-export function installWasmPatches(): string[] {
-  return [];
+export function installWasmPatches(patches: boolean): string[] {
+  registerMissingWasmKernels();
+  if (patches) installFastTransposedMatMul();
+  else removeFastTransposedMatMul();
+  return [patches ? "patched" : "unpatched"];
 }
