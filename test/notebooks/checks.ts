@@ -69,3 +69,46 @@ CHECKS["02"] = [
   { name: "cross-entropy of 3 positions = 0.7936", test: shows("ce-2", "loss_2: 0.7936") },
   { name: "with the third target -100 the loss is 1.1269 again", test: shows("ce-3", "loss_3: 1.1269", "loss_3 (cell): 1.1269", "loss_1 == loss_3: true") },
 ];
+
+CHECKS["03"] = [
+  { name: "tokenizes 935 / 55 / 110 texts", test: shows("datasets", "tokenized texts: 935 train, 55 validation, 110 test") },
+  { name: "the book's loaders: 116 / 7 / 14 batches", test: shows("loaders", "batches per epoch: 116 train, 7 validation, 14 test") },
+  {
+    name: "every training batch is 8 × its own length, not all the same",
+    test: (nb) => {
+      const shapes = nb.text("shapes").match(/\d+×\d+/g) ?? [];
+      assert.equal(shapes.length, 116, `expected 116 batch shapes, found ${shapes.length}`);
+      assert.ok(shapes.every((s) => s.startsWith("8×")), "a batch without 8 rows");
+      const widths = new Set(shapes.map((s) => Number(s.split("×")[1])));
+      assert.ok(widths.size > 5 && Math.max(...widths) <= 91, `widths ${[...widths].join(",")}`);
+    },
+  },
+  {
+    name: "the first input ends in padding, its targets keep one 50256 and mask the rest with -100",
+    test: (nb) => {
+      const [inputs, targets] = nb.text("first-batch").split("targets[0]");
+      const ids = (s: string) => s.split("\n").slice(1).join(" ").trim().split(/\s+/).map(Number);
+      const inp = ids(inputs);
+      const tgt = ids(targets);
+      assert.equal(inp.length, tgt.length, "inputs and targets differ in length");
+      assert.deepEqual(tgt.slice(0, -1).filter((t) => t !== -100), inp.slice(1).filter((t, i) => tgt[i] !== -100), "targets are not the inputs shifted by one");
+      const firstPad = tgt.indexOf(50256);
+      assert.ok(firstPad > 0 && tgt.slice(firstPad + 1).every((t) => t === -100) && tgt.includes(-100), `targets: ${tgt.join(" ")}`);
+    },
+  },
+  {
+    name: "padding: plain vs length-grouped, as a table",
+    test: (nb) => {
+      assert.match(nb.text("padding"), /plain batches: \d+\.\d% padding; length-grouped: \d+\.\d%/);
+      assert.match(nb.html("padding"), /<table[\s\S]*length-grouped/);
+    },
+  },
+  {
+    name: "the padding chart is a plotly figure with a static image",
+    test: (nb) => {
+      assert.equal(nb.mime("padding-chart", "application/vnd.plotly.v1+json").length, 1, "no plotly output");
+      const png = nb.mime("padding-chart", "image/png");
+      assert.ok(png.length === 1 && png[0].length > 5000, "no static PNG of the chart (is chromium installed?)");
+    },
+  },
+];
