@@ -21,6 +21,7 @@ export * from "./train/loss";
 export * from "./data/length-grouping";
 export * from "./data/loader";
 export * from "./data/padding";
+export * from "./display";
 export * from "./model/safetensors";
 export * from "./model/weights";
 export * from "./model/hub";

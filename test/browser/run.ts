@@ -1,0 +1,125 @@
+// Browser test: the notebooks as a reader sees them. Starts a real Jupyter server (classic
+// notebook) with the tslab kernel, opens each notebook in headless Chromium, runs all cells
+// (offline, small config) and checks what is on the page: no error output, every plotly
+// chart drawn (its svg), tables rendered, progress bars updated in place (one bar per bar,
+// not one line per step). Screenshots go to test-output/screenshots/.
+//
+//   npm run test:browser              # test/browser/fixtures/*.ipynb, then notebooks/NN-*.ipynb
+//   npm run test:browser -- 01 05     # the fixtures and the notebooks whose names start with these
+//
+// The server and its kernels are always stopped (finally, and on Ctrl-C / SIGTERM).
+// The last line printed is "N passed, N failed"; the exit status is 1 when anything failed.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Browser } from "playwright-core";
+import { launchChromium } from "../../lib/display/figure-image";
+import { JupyterServer, startJupyter } from "./jupyter-server";
+import { PageReport, runNotebook, screenshotFirstChart, screenshotNotebook } from "./notebook-page";
+
+const ROOT = path.resolve(__dirname, "../..");
+const SHOTS = path.join(ROOT, "test-output", "screenshots");
+const NOTEBOOK_TIMEOUT_MS = 1000 * Number(process.env.BROWSER_NOTEBOOK_TIMEOUT ?? 1800);
+
+/** The notebooks to run, as paths relative to the repository root. */
+function discover(filters: string[]): string[] {
+  const fixtures = fs.readdirSync(path.join(ROOT, "test/browser/fixtures")).filter((f) => f.endsWith(".ipynb")).sort().map((f) => `test/browser/fixtures/${f}`);
+  const course = fs
+    .readdirSync(path.join(ROOT, "notebooks"))
+    .filter((f) => /^\d\d-.*\.ipynb$/.test(f))
+    .filter((f) => filters.length === 0 || filters.some((p) => f.startsWith(p)))
+    .sort()
+    .map((f) => `notebooks/${f}`);
+  return [...fixtures, ...course];
+}
+
+/** What must hold for one notebook; returns the failures. */
+export function check(rel: string, r: PageReport): string[] {
+  const fail: string[] = [];
+  if (r.timedOut) fail.push(`still running after ${NOTEBOOK_TIMEOUT_MS / 1000} s`);
+  for (const c of r.cells) {
+    for (const e of c.errors) fail.push(`cell ${c.index}: ${e}`);
+    if (c.status === "error" && c.errors.length === 0) fail.push(`cell ${c.index} failed: ${c.stderr.trim().split("\n")[0] || "(no message)"}`);
+    else if (c.status !== "ok" && c.status !== "error" && !r.timedOut) fail.push(`cell ${c.index} did not run (${c.status ?? "no reply"})`);
+  }
+  if (r.plotsRendered < r.plotOutputs) fail.push(`${r.plotOutputs} plotly chart output(s) but ${r.plotsRendered} drawn (plotly.js not loaded?)`);
+  if (r.pngOutputs < r.plotOutputs) fail.push(`${r.plotOutputs} chart(s) but ${r.pngOutputs} static image(s) for GitHub`);
+  if (r.progressBars !== r.progressBarsMax) fail.push(`progress bars: ${r.progressBarsMax} seen at once during the run but ${r.progressBars} at the end`);
+  // the fixture exercises each feature, so it must show each of them
+  if (rel.startsWith("test/browser/fixtures/")) {
+    if (r.plotsRendered < 1) fail.push("fixture: no chart drawn");
+    if (r.tables < 1) fail.push("fixture: no table rendered");
+    if (r.progressBars < 1) fail.push("fixture: no progress bar");
+    else if (r.progressValuesSeen < 3) fail.push(`fixture: the progress bar was seen at ${r.progressValuesSeen} position(s): not updating live`);
+  }
+  return fail;
+}
+
+async function main(): Promise<number> {
+  const filters = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+  const files = discover(filters);
+  fs.mkdirSync(SHOTS, { recursive: true });
+  let server: JupyterServer | null = null;
+  let browser: Browser | null = null;
+  let cleaning: Promise<void> | null = null;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      if (browser) await browser.close().catch(() => undefined);
+      if (server) await server.stop();
+    })());
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(sig, () => {
+      console.error(`\n${sig}: stopping the Jupyter server and the browser`);
+      cleanup().finally(() => process.exit(130));
+    });
+  }
+
+  let passed = 0;
+  let failed = 0;
+  try {
+    const t0 = Date.now();
+    // COURSE_OFFLINE=1: the notebooks take the offline path (small config, no downloads)
+    server = await startJupyter({ root: ROOT, env: { COURSE_OFFLINE: process.env.COURSE_OFFLINE ?? "1" } });
+    browser = await launchChromium();
+    console.log(`jupyter ${server.baseUrl} and chromium ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    for (const rel of files) {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const page = await context.newPage();
+      const jsErrors: string[] = [];
+      page.on("pageerror", (e) => jsErrors.push(e.message.split("\n")[0]));
+      const name = path.basename(rel, ".ipynb");
+      let fail: string[];
+      let r: PageReport | null = null;
+      try {
+        r = await runNotebook(page, server.notebookUrl(rel), NOTEBOOK_TIMEOUT_MS);
+        fail = check(rel, r);
+        await screenshotNotebook(page, path.join(SHOTS, `${name}.png`));
+        if (r.plotsRendered > 0) await screenshotFirstChart(page, path.join(SHOTS, `${name}-chart.png`));
+      } catch (err) {
+        fail = [`could not run in the browser: ${(err as Error).message.split("\n")[0]}`];
+        await page.screenshot({ path: path.join(SHOTS, `${name}-failed.png`) }).catch(() => undefined);
+      }
+      await context.close();
+      const summary = r
+        ? `${r.seconds.toFixed(1)} s, ${r.cells.length} code cells, charts ${r.plotsRendered}/${r.plotOutputs} drawn (${r.pngOutputs} png), tables ${r.tables}, progress bars ${r.progressBars} (${r.progressValuesSeen} positions seen live)`
+        : "";
+      if (fail.length === 0) {
+        passed++;
+        console.log(`ok ${rel} — ${summary}`);
+      } else {
+        failed++;
+        console.log(`not ok ${rel} — ${summary}\n    ${fail.join("\n    ")}`);
+      }
+      const stderr = r?.cells.filter((c) => c.stderr.trim()).map((c) => `cell ${c.index} stderr: ${c.stderr.trim().split("\n")[0]}`) ?? [];
+      for (const line of [...stderr, ...jsErrors.map((e) => `page error: ${e}`)]) console.log(`    note: ${line}`);
+    }
+  } catch (err) {
+    failed++;
+    console.log(`not ok browser test setup — ${(err as Error).message}`);
+  } finally {
+    await cleanup();
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
+
+main().then((code) => process.exit(code));

@@ -1,0 +1,61 @@
+// The display helpers outside a notebook: the HTML/text they build and the terminal fallback.
+// (Rendering in a real Jupyter page is checked by test/browser/run.ts.)
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { formatDuration, inNotebook, plotBundle, plotHtml, progressDisplay, progressText, tableHtml, tableText, PLOTLY_MIME } from "../lib/display";
+import { ConfigError } from "../lib/errors";
+
+const df = { columns: ["instruction", "tokens"], index: [0, 1], values: [["a <b> & c", 61], ["line1\nline2", 47.25]] };
+
+test("not in a notebook under node's test runner", () => {
+  assert.equal(inNotebook(), false);
+});
+
+test("tableHtml escapes cells, keeps the index and right-aligns numbers", () => {
+  const html = tableHtml(df, { caption: "two" });
+  assert.match(html, /<caption[^>]*>two<\/caption>/);
+  assert.match(html, /a &lt;b&gt; &amp; c/);
+  assert.match(html, /<th>1<\/th>/);
+  assert.match(html, /text-align:right[^>]*>47.25</);
+  assert.equal((html.match(/<tr>/g) ?? []).length, 3); // header + 2 rows
+});
+
+test("rows of objects, maxRows and maxCellChars", () => {
+  const rows = Array.from({ length: 5 }, (_, i) => ({ i, text: "x".repeat(20) }));
+  const html = tableHtml(rows, { maxRows: 2, maxCellChars: 5 });
+  assert.equal((html.match(/<tr>/g) ?? []).length, 3);
+  assert.match(html, /xxxx…/);
+  assert.match(html, /3 more rows \(5 in all\)/);
+  assert.match(tableText(rows, { maxRows: 2 }), /^\s+i\s+text/);
+  assert.throws(() => tableHtml([1 as unknown as Record<string, unknown>]), /row 0 is not an object/);
+});
+
+test("progressText gives position, percent, ETA and rate", () => {
+  assert.equal(formatDuration(75), "1:15");
+  assert.equal(formatDuration(3725), "1:02:05");
+  assert.equal(progressText("train", 25, 100, 10, "loss 1.2", false), "train  25/100  25%  [0:10 < 0:30, 2.50 it/s]  loss 1.2");
+  assert.equal(progressText("", 100, 100, 40, "", true), "100/100  100%  [0:40, 2.50 it/s]");
+});
+
+test("progressDisplay rejects a bad total and runs in a terminal", () => {
+  assert.throws(() => progressDisplay(0, "x"), ConfigError);
+  const bar = progressDisplay(3, "t", { mode: "terminal" });
+  bar.tick();
+  bar.tick(5); // clamped to the total
+  assert.equal(bar.value, 3);
+  bar.done();
+});
+
+test("plotBundle: plotly mime, offline HTML with no CDN, text; no image when skipped", async () => {
+  const fig = { data: [{ x: [1, 2], y: [3, 4], type: "scatter" }], layout: { title: { text: "Loss </script>" } } };
+  const { bundle, note } = await plotBundle(fig, { staticImage: false });
+  assert.deepEqual((bundle[PLOTLY_MIME] as { data: unknown }).data, fig.data);
+  const html = bundle["text/html"] as string;
+  assert.ok(!/cdn|https?:/i.test(html), "no CDN or remote URL in the HTML fallback");
+  assert.equal((html.match(/<\/script>/g) ?? []).length, 1, "the figure JSON cannot close the script tag");
+  assert.match(html, /files\/node_modules\/plotly\.js-dist-min\/plotly\.min\.js/);
+  assert.equal(bundle["image/png"], undefined);
+  assert.match(String(note), /skipped/);
+  await assert.rejects(plotBundle({} as never), TypeError);
+  assert.match(plotHtml(fig, null, "x.js", "id"), /needs JavaScript/); // no image: a text placeholder instead
+});
