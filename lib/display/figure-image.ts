@@ -69,13 +69,18 @@ function loadPlaywright(): PlaywrightCore | null {
   }
 }
 
-/** Launch headless Chromium with the course's flags and a fresh profile (playwright's temp dir). */
-export async function launchChromium(): Promise<import("playwright-core").Browser> {
+/**
+ * Launch headless Chromium with the course's flags and a fresh profile (playwright's temp dir).
+ * `ownSignals`: the caller handles Ctrl-C itself (playwright's own handler would exit the
+ * process before the caller's cleanup has run).
+ */
+export async function launchChromium(opts: { ownSignals?: boolean } = {}): Promise<import("playwright-core").Browser> {
   const pw = loadPlaywright();
   if (!pw) throw new Error("playwright-core is not installed");
   const executablePath = findChromium();
   if (!executablePath) throw new Error("no Chromium found (set COURSE_CHROMIUM to its path)");
-  return pw.chromium.launch({ executablePath, args: CHROMIUM_ARGS });
+  const own = opts.ownSignals === true;
+  return pw.chromium.launch({ executablePath, args: CHROMIUM_ARGS, handleSIGINT: !own, handleSIGTERM: !own, handleSIGHUP: !own });
 }
 
 /** Render `figure` to PNG or SVG with plotly's own `Plotly.toImage` in headless Chromium. */

@@ -67,7 +67,8 @@ async function main(): Promise<number> {
       if (server) await server.stop();
     })());
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    process.once(sig, () => {
+    process.on(sig, () => {
+      if (cleaning) return; // a second Ctrl-C while stopping: the stop is already under way
       console.error(`\n${sig}: stopping the Jupyter server and the browser`);
       cleanup().finally(() => process.exit(130));
     });
@@ -79,7 +80,7 @@ async function main(): Promise<number> {
     const t0 = Date.now();
     // COURSE_OFFLINE=1: the notebooks take the offline path (small config, no downloads)
     server = await startJupyter({ root: ROOT, env: { COURSE_OFFLINE: process.env.COURSE_OFFLINE ?? "1" } });
-    browser = await launchChromium();
+    browser = await launchChromium({ ownSignals: true });
     console.log(`jupyter ${server.baseUrl} and chromium ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     for (const rel of files) {
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
