@@ -25,3 +25,5 @@ export * from "./display";
 export * from "./model/safetensors";
 export * from "./model/weights";
 export * from "./model/hub";
+export * from "./atomic-file";
+export * from "./model/float16";

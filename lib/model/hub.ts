@@ -14,7 +14,8 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConfigError, WeightsError } from "../errors";
-import { SafetensorsFile, syncDir } from "./safetensors";
+import { syncDir } from "../atomic-file";
+import { SafetensorsFile } from "./safetensors";
 import { CONFIG_FILE, WEIGHTS_FILE, readGPT2Config } from "./weights";
 
 /** A file's expected size and SHA-256, when known ahead of the server's answer. */

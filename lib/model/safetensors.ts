@@ -18,7 +18,9 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { writeAll, writeFileAtomic } from "../atomic-file";
 import { WeightsError } from "../errors";
+import { bf16ToF32, f16ToF32 } from "./float16";
 
 /** Bytes per element of every dtype the format defines (others are rejected as unknown). */
 const DTYPE_BYTES: Record<string, number> = {
@@ -281,28 +283,6 @@ function swapBytes(bytes: Uint8Array, width: number): void {
   for (let i = 0; i < bytes.length; i += width) bytes.subarray(i, i + width).reverse();
 }
 
-/** IEEE half -> float32, exactly (every half is representable as a float). */
-function f16ToF32(raw: Uint16Array): Float32Array {
-  const out = new Float32Array(raw.length);
-  for (let i = 0; i < raw.length; i++) {
-    const h = raw[i];
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const frac = h & 0x3ff;
-    if (exp === 0) out[i] = sign * frac * 2 ** -24; // subnormal: 0.frac × 2^-14
-    else if (exp === 31) out[i] = frac ? NaN : sign * Infinity;
-    else out[i] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
-  }
-  return out;
-}
-
-/** bfloat16 is the top half of a float32: shift it back into place. */
-function bf16ToF32(raw: Uint16Array): Float32Array {
-  const bits = new Uint32Array(raw.length);
-  for (let i = 0; i < raw.length; i++) bits[i] = raw[i] << 16;
-  return new Float32Array(bits.buffer);
-}
-
 /**
  * Reads every tensor of a safetensors file as float32. Tensors for which `skip(name, info)`
  * is true are not read (e.g. GPT-2's `attn.bias` mask buffers).
@@ -326,9 +306,8 @@ export function readSafetensors(
 }
 
 /**
- * Writes float32 tensors as a safetensors file, atomically: into a temporary file in the
- * same folder, flushed to disk, then renamed over `file`. A crash at any moment leaves
- * either the old file or the new one, never half of one.
+ * Writes float32 tensors as a safetensors file, atomically (lib/atomic-file.ts): a crash
+ * at any moment leaves either the old file or the new one, never half of one.
  */
 export function writeSafetensors(
   file: string,
@@ -351,10 +330,7 @@ export function writeSafetensors(
   const lenBuf = Buffer.alloc(8);
   lenBuf.writeBigUInt64LE(BigInt(headerBuf.length));
 
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = fs.openSync(tmp, "w");
-  try {
+  writeFileAtomic(file, (fd) => {
     writeAll(fd, lenBuf);
     writeAll(fd, headerBuf);
     for (const [name, t] of entries) {
@@ -371,32 +347,5 @@ export function writeSafetensors(
         writeAll(fd, bytes);
       }
     }
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-  } catch (err) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  fs.renameSync(tmp, file);
-  syncDir(dir);
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30));
-}
-
-/** Makes a rename durable (the directory entry itself); not every platform allows it. */
-export function syncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, "r");
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // Windows cannot open a directory: the rename is still atomic there
-  }
+  });
 }

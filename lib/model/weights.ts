@@ -16,11 +16,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { writeAll, writeFileAtomic } from "../atomic-file";
 import { END_OF_TEXT } from "../data/tokenizer";
 import { WeightsError } from "../errors";
 import { GPTConfig } from "./config";
 import { GPTModel } from "./gpt";
-import { SafetensorsFile, TensorToWrite, fmtShape, pickleRefusal, syncDir, writeSafetensors } from "./safetensors";
+import { SafetensorsFile, TensorToWrite, fmtShape, pickleRefusal, writeSafetensors } from "./safetensors";
 
 export const CONFIG_FILE = "config.json";
 export const WEIGHTS_FILE = "model.safetensors";
@@ -263,7 +264,7 @@ export async function saveGPT2Directory(model: GPTModel, dir: string): Promise<v
   }
   // transformers refuses safetensors files without a "format" in the metadata
   writeSafetensors(path.join(dir, WEIGHTS_FILE), tensors, { format: "pt" });
-  writeJsonAtomic(path.join(dir, CONFIG_FILE), hfConfig(cfg, tied));
+  writeFileAtomic(path.join(dir, CONFIG_FILE), (fd) => writeAll(fd, JSON.stringify(hfConfig(cfg, tied), null, 2) + "\n"));
 }
 
 /** The inverse of `placeTensor`: one checkpoint tensor's values from the library parameter(s). */
@@ -315,17 +316,4 @@ function hfConfig(cfg: GPTConfig, tied: boolean): Record<string, unknown> {
     bos_token_id: END_OF_TEXT,
     eos_token_id: END_OF_TEXT,
   };
-}
-
-function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, "w");
-  try {
-    fs.writeSync(fd, JSON.stringify(value, null, 2) + "\n");
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  syncDir(path.dirname(file));
 }

@@ -1,0 +1,47 @@
+/**
+ * Writing a file so that a crash (power cut, `kill -9`) at any moment leaves either the
+ * old file or the complete new one, never half of one: write a temporary file in the same
+ * folder, flush it to disk, rename it over the target (an atomic step on one file system),
+ * then flush the folder so the rename itself survives.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+/** Creates `file` atomically; `write` gets the temporary file's descriptor. */
+export function writeFileAtomic(file: string, write: (fd: number) => void): void {
+  const dir = path.dirname(path.resolve(file));
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const fd = fs.openSync(tmp, "w");
+  try {
+    write(fd);
+    fs.fsyncSync(fd);
+  } catch (err) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
+  syncDir(dir);
+}
+
+/** Writes all of `bytes` at the current position (writeSync may write less than asked). */
+export function writeAll(fd: number, bytes: Uint8Array | string): void {
+  const buf = typeof bytes === "string" ? Buffer.from(bytes, "utf8") : bytes;
+  let done = 0;
+  while (done < buf.length) done += fs.writeSync(fd, buf, done, Math.min(buf.length - done, 1 << 30));
+}
+
+/** Makes a rename in `dir` durable; not every platform can open a folder. */
+export function syncDir(dir: string): void {
+  try {
+    const fd = fs.openSync(dir, "r");
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    // Windows cannot open a directory: the rename is still atomic there
+  }
+}
