@@ -48,11 +48,12 @@ export class MultiHeadAttention {
 
     // (B, nHeads, T, headDim) @ (B, nHeads, headDim, T) -> (B, nHeads, T, T)
     const scores = tf.div(tf.matMul(queries, keys, false, true), Math.sqrt(this.headDim));
-    // token i may attend to tokens 0..i: keep the lower triangle, -inf above it,
+    // token i may attend to tokens 0..i: add -inf above the diagonal (the book's masked_fill),
     // so softmax gives the future exactly zero weight
     const positions = tf.range(0, t, 1, "int32");
     const allowed = tf.greaterEqual(positions.reshape([t, 1]), positions.reshape([1, t])); // (T, 1) >= (1, T) -> (T, T), query >= key
-    const masked = tf.where(allowed, scores, tf.fill(scores.shape, -Infinity)); // (B, nHeads, T, T)
+    const maskBias = tf.where(allowed, tf.zeros([t, t]), tf.fill([t, t], -Infinity)); // (T, T): 0 or -inf
+    const masked = tf.add(scores, maskBias); // (B, nHeads, T, T) + (T, T)
     let weights = tf.softmax(masked, -1); // (B, nHeads, T, T), rows sum to 1
     weights = dropout(weights, this.dropRate, training, rng);
 

@@ -14,8 +14,8 @@ export const IGNORE_INDEX = -100;
  * Mean cross-entropy over the kept targets (those != IGNORE_INDEX).
  *
  * logits (B, T, V) float32, targets (B, T) int32 -> scalar.
- * For each kept position: logsumexp(logits) - logits[target], i.e. -log softmax
- * at the target, computed without materialising a one-hot of V classes.
+ * For each kept position: -log softmax(logits)[target] = logsumexp(logits) - logits[target],
+ * picked with a gather, without materialising a one-hot of V classes.
  * Throws a DataError when every target is ignored (the mean of nothing would be NaN)
  * or a target is outside [0, V).
  */
@@ -46,10 +46,12 @@ export function maskedCrossEntropy(logits: tf.Tensor, targets: tf.Tensor): tf.Sc
   return tf.tidy(() => {
     const n = t.length;
     const flat = logits.reshape([n, vocab]); // (B, T, V) -> (N, V)
-    // logsumexp subtracts the row max first, so large logits do not overflow exp()
-    const lse = tf.logSumExp(flat, -1); // (N, V) -> (N,)
-    const targetLogit = tf.gather(logits.reshape([-1]), tf.tensor1d(safe, "int32")); // (N*V,) at (N,) -> (N,)
-    const nll = tf.sub(lse, targetLogit); // (N,), -log p(target)
+    // log softmax = x - max - log(sum(exp(x - max))): subtracting the row max first keeps exp()
+    // from overflowing; it is torch's cross_entropy = log_softmax + nll_loss. (tf.logSoftmax's
+    // gradient is the plain softmax one; tf.logSumExp's also differentiates the max, which is slow.)
+    const logProbs = tf.logSoftmax(flat, -1); // (N, V)
+    const targetLogProb = tf.gather(logProbs.reshape([-1]), tf.tensor1d(safe, "int32")); // (N*V,) at (N,) -> (N,)
+    const nll = tf.neg(targetLogProb); // (N,), -log p(target)
     return tf.div(tf.sum(tf.mul(nll, tf.tensor1d(keep))), kept) as tf.Scalar;
   });
 }
