@@ -12,11 +12,9 @@ before(async () => {
   await initEngine({ log: () => {} });
 });
 
-/** The book feeds (N, V) logits to torch's cross_entropy; ours takes (B, T, V), so N becomes (1, N). */
+/** The book's call: torch.nn.functional.cross_entropy(logits (N, V), targets (N,)). */
 function lossOf(logits: number[][], targets: number[]): number {
-  return tf.tidy(() =>
-    maskedCrossEntropy(tf.tensor3d([logits]), tf.tensor2d([targets], undefined, "int32")).dataSync()[0],
-  );
+  return tf.tidy(() => maskedCrossEntropy(tf.tensor2d(logits), tf.tensor1d(targets, "int32")).dataSync()[0]);
 }
 
 test("the book's cross-entropy example: 1.1269, 0.7936, and 1.1269 with the third target ignored", () => {
@@ -51,6 +49,17 @@ test("stable for large logits (log-sum-exp, no overflow)", () => {
 test("a batch where every target is ignored is an error, not a silent NaN", () => {
   assert.throws(() => lossOf([[1, 2], [3, 4]], [IGNORE_INDEX, IGNORE_INDEX]), DataError);
   assert.throws(() => lossOf([[1, 2], [3, 4]], [IGNORE_INDEX, IGNORE_INDEX]), /all 2 targets are IGNORE_INDEX/);
+});
+
+test("(B, T, V) with (B, T) gives the same loss as the flattened (N, V) with (N,)", () => {
+  const logits = [[[0.1, 2, -1], [1, 0, 0]], [[3, 1, 2], [0, 0, 5]]];
+  const targets = [[2, 0], [IGNORE_INDEX, 2]];
+  const batched = tf.tidy(() => maskedCrossEntropy(tf.tensor3d(logits), tf.tensor2d(targets, undefined, "int32")).dataSync()[0]);
+  assert.ok(Math.abs(batched - lossOf(logits.flat(), targets.flat())) < 1e-7);
+  assert.throws(
+    () => tf.tidy(() => maskedCrossEntropy(tf.zeros([2, 3, 5]), tf.zeros([2, 4], "int32"))),
+    /logits \[2,3,5\] and targets \[2,4\] must be/,
+  );
 });
 
 test("a target outside the vocabulary is an error naming its position", () => {

@@ -13,17 +13,19 @@ export const IGNORE_INDEX = -100;
 /**
  * Mean cross-entropy over the kept targets (those != IGNORE_INDEX).
  *
- * logits (B, T, V) float32, targets (B, T) int32 -> scalar.
+ * logits (B, T, V) float32, targets (B, T) int32 -> scalar (or (N, V) with (N,), as torch takes them).
  * For each kept position: -log softmax(logits)[target] = logsumexp(logits) - logits[target],
  * picked with a gather, without materialising a one-hot of V classes.
  * Throws a DataError when every target is ignored (the mean of nothing would be NaN)
  * or a target is outside [0, V).
  */
 export function maskedCrossEntropy(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
-  if (logits.rank !== 3 || targets.rank !== 2 || logits.shape[0] !== targets.shape[0] || logits.shape[1] !== targets.shape[1]) {
+  // also (N, V) with (N,), the shapes the book passes to torch's cross_entropy
+  const lead = logits.shape.slice(0, -1);
+  if (logits.rank < 2 || lead.length !== targets.rank || lead.some((d, i) => d !== targets.shape[i])) {
     throw new DataError(`maskedCrossEntropy: logits [${logits.shape}] and targets [${targets.shape}] must be (B, T, V) and (B, T)`);
   }
-  const vocab = logits.shape[2] as number;
+  const vocab = logits.shape[logits.rank - 1] as number;
   // targets are input data, already computed: reading them is cheap, and lets us
   // count the kept tokens and check the ids before any logits are touched
   const t = targets.dataSync();
@@ -45,7 +47,7 @@ export function maskedCrossEntropy(logits: tf.Tensor, targets: tf.Tensor): tf.Sc
   }
   return tf.tidy(() => {
     const n = t.length;
-    const flat = logits.reshape([n, vocab]); // (B, T, V) -> (N, V)
+    const flat = logits.reshape([n, vocab]); // (B, T, V) -> (N, V), N = B*T
     // log softmax = x - max - log(sum(exp(x - max))): subtracting the row max first keeps exp()
     // from overflowing; it is torch's cross_entropy = log_softmax + nll_loss. (tf.logSoftmax's
     // gradient is the plain softmax one; tf.logSumExp's also differentiates the max, which is slow.)
