@@ -46,6 +46,8 @@ export class MultiHeadAttention {
     const keys = heads(this.wKey.apply(x));
     const values = heads(this.wValue.apply(x));
 
+    // divide by sqrt(headDim) so the scores' spread does not grow with the head size,
+    // which would push softmax towards one-hot and shrink its gradients
     // (B, nHeads, T, headDim) @ (B, nHeads, headDim, T) -> (B, nHeads, T, T)
     const scores = tf.div(tf.matMul(queries, keys, false, true), Math.sqrt(this.headDim));
     // token i may attend to tokens 0..i: add -inf above the diagonal (the book's masked_fill),
