@@ -33,8 +33,7 @@ import "tsx/cjs";
 // read; so the types come from their file and the module from a plain require.
 import type * as Danfo from "danfojs/dist/danfojs-browser/src/index";
 const dfd: typeof Danfo = require("danfojs");
-import * as tslab from "tslab";
-import { initEngine, loadInstructionData, formatInput, formatTrainingText, splitData, encodeText } from "@course/lib";
+import { initEngine, loadInstructionData, formatInput, formatTrainingText, splitData, encodeText, showTable } from "@course/lib";
 
 const engine = await initEngine();
 
@@ -97,27 +96,13 @@ console.log(formatTrainingText(data[999]) === formatInput(data[999]) + `\n\n### 
 // %% [markdown]
 // ## A look at the table
 //
-// danfojs gives TypeScript a pandas-like DataFrame. A few entries, as a table (long texts shortened for the view):
-
-// %%
-/** An HTML table of a DataFrame, for tslab's rich display (danfojs's own `print` draws text boxes). */
-function htmlTable(df: Danfo.DataFrame, caption: string): string {
-  const esc = (v: unknown) => String(v).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-  const head = `<tr><th></th>${df.columns.map((c) => `<th>${esc(c)}</th>`).join("")}</tr>`;
-  const rows = (df.values as unknown[][])
-    .map((row, i) => `<tr><th>${esc(df.index[i])}</th>${row.map((v) => `<td style="text-align:${typeof v === "number" ? "right" : "left"}">${esc(v)}</td>`).join("")}</tr>`)
-    .join("\n");
-  return `<table class="dataframe"><caption>${esc(caption)}</caption>\n<thead>${head}</thead>\n<tbody>\n${rows}\n</tbody></table>`;
-}
-
-const shorten = (s: string, n = 60) => (s.length > n ? s.slice(0, n - 1) + "…" : s);
+// danfojs gives TypeScript a pandas-like DataFrame; the library's `showTable` renders one as an HTML table in
+// the notebook. A few entries (long texts shortened for the view):
 
 // %% tags=["table-entries"]
-const firstEntries = new dfd.DataFrame(
-  [0, 1, 2, 50, 999].map((i) => ({ instruction: shorten(data[i].instruction), input: shorten(data[i].input), output: shorten(data[i].output) })),
-  { index: [0, 1, 2, 50, 999] },
-);
-tslab.display.html(htmlTable(firstEntries, "Entries 0, 1, 2, 50 and 999"));
+const shown = [0, 1, 2, 50, 999];
+const someEntries = new dfd.DataFrame(shown.map((i) => data[i]), { index: shown });
+showTable(someEntries, { caption: "Entries 0, 1, 2, 50 and 999", maxCellChars: 70 });
 
 // %% [markdown]
 // ## How long are the entries?
@@ -136,7 +121,7 @@ const lengths = new dfd.DataFrame(
     tokens: encodeText(formatTrainingText(entry)).length,
   })),
 );
-tslab.display.html(htmlTable(lengths.describe().round(1), "Length statistics over all 1,100 entries"));
+showTable(lengths.describe().round(1), { caption: "Length statistics over all 1,100 entries" });
 
 // %% [markdown]
 // The training texts run from 40 to 91 tokens, far below 1,024, so nothing needs cutting. But they vary more
