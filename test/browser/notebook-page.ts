@@ -132,3 +132,12 @@ export async function screenshotFirstChart(page: Page, file: string): Promise<bo
   await el.screenshot({ path: file });
   return true;
 }
+
+/** Screenshot the code cell holding the first chart, code and chart together (the README's picture). */
+export async function screenshotChartCell(page: Page, file: string): Promise<boolean> {
+  const el = await page.$(".cell:has(.output_area .js-plotly-plot)");
+  if (!el) return false;
+  await el.scrollIntoViewIfNeeded();
+  await el.screenshot({ path: file });
+  return true;
+}

@@ -6,6 +6,9 @@
 //
 //   npm run test:browser              # test/browser/fixtures/*.ipynb, then notebooks/NN-*.ipynb
 //   npm run test:browser -- 01 05     # the fixtures and the notebooks whose names start with these
+//   npm run test:browser -- 05 --readme-screenshots
+//                                     # also save the chart cell of each notebook with a chart as
+//                                     # notebooks/images/<notebook>.png (committed, shown by the README)
 //
 // The server and its kernels are always stopped (finally, and on Ctrl-C / SIGTERM).
 // The last line printed is "N passed, N failed"; the exit status is 1 when anything failed.
@@ -14,7 +17,7 @@ import * as path from "node:path";
 import type { Browser } from "playwright-core";
 import { launchChromium } from "../../lib/display/figure-image";
 import { JupyterServer, startJupyter } from "./jupyter-server";
-import { PageReport, runNotebook, screenshotFirstChart, screenshotNotebook } from "./notebook-page";
+import { PageReport, runNotebook, screenshotChartCell, screenshotFirstChart, screenshotNotebook } from "./notebook-page";
 
 const ROOT = path.resolve(__dirname, "../..");
 const SHOTS = path.join(ROOT, "test-output", "screenshots");
@@ -30,6 +33,23 @@ function discover(filters: string[]): string[] {
     .sort()
     .map((f) => `notebooks/${f}`);
   return [...fixtures, ...course];
+}
+
+/**
+ * What GitHub will show: in the committed file, every plotly output must carry a static image
+ * (GitHub runs no JavaScript). Notebooks committed without outputs pass: nothing to show.
+ */
+export function checkSavedOutputs(rel: string): string[] {
+  const nb = JSON.parse(fs.readFileSync(path.join(ROOT, rel), "utf8")) as { cells: { outputs?: { data?: Record<string, unknown> }[] }[] };
+  const fail: string[] = [];
+  nb.cells.forEach((c, i) => {
+    for (const o of c.outputs ?? []) {
+      if (o.data?.["application/vnd.plotly.v1+json"] && !o.data["image/png"] && !o.data["image/svg+xml"]) {
+        fail.push(`saved output of cell ${i}: a plotly chart without a static image (blank on GitHub)`);
+      }
+    }
+  });
+  return fail;
 }
 
 /** What must hold for one notebook; returns the failures. */
@@ -56,6 +76,7 @@ export function check(rel: string, r: PageReport): string[] {
 
 async function main(): Promise<number> {
   const filters = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+  const readmeShots = process.argv.includes("--readme-screenshots");
   const files = discover(filters);
   fs.mkdirSync(SHOTS, { recursive: true });
   let server: JupyterServer | null = null;
@@ -92,9 +113,15 @@ async function main(): Promise<number> {
       let r: PageReport | null = null;
       try {
         r = await runNotebook(page, server.notebookUrl(rel), NOTEBOOK_TIMEOUT_MS);
-        fail = check(rel, r);
+        fail = [...checkSavedOutputs(rel), ...check(rel, r)];
         await screenshotNotebook(page, path.join(SHOTS, `${name}.png`));
-        if (r.plotsRendered > 0) await screenshotFirstChart(page, path.join(SHOTS, `${name}-chart.png`));
+        if (r.plotsRendered > 0) {
+          await screenshotFirstChart(page, path.join(SHOTS, `${name}-chart.png`));
+          if (readmeShots && rel.startsWith("notebooks/")) {
+            fs.mkdirSync(path.join(ROOT, "notebooks", "images"), { recursive: true });
+            await screenshotChartCell(page, path.join(ROOT, "notebooks", "images", `${name}.png`));
+          }
+        }
       } catch (err) {
         fail = [`could not run in the browser: ${(err as Error).message.split("\n")[0]}`];
         await page.screenshot({ path: path.join(SHOTS, `${name}-failed.png`) }).catch(() => undefined);
