@@ -4,6 +4,7 @@
 //
 //   npm run test:notebooks            # all notebooks; executed copies go to test-output/notebooks/
 //   npm run test:notebooks -- 01 02   # only the notebooks whose names start with these
+//   npm run test:notebooks -- path/to/x.ipynb   # any notebook file (checks by its first two characters)
 //   npm run notebooks:execute         # same, and save the outputs into notebooks/*.ipynb when all passes
 //
 // The last line printed is "N passed, N failed"; the exit status is 1 when anything failed.
@@ -41,12 +42,16 @@ interface Result {
 function main(): number {
   const args = process.argv.slice(2);
   const inPlace = args.includes("--in-place");
-  const filters = args.filter((a) => !a.startsWith("--"));
-  const files = fs
-    .readdirSync(NOTEBOOKS)
-    .filter((f) => /^\d\d-.*\.ipynb$/.test(f))
-    .filter((f) => filters.length === 0 || filters.some((p) => f.startsWith(p)))
-    .sort();
+  const explicit = args.filter((a) => a.endsWith(".ipynb")).map((a) => path.resolve(a));
+  const filters = args.filter((a) => !a.startsWith("--") && !a.endsWith(".ipynb"));
+  const files = explicit.length
+    ? explicit
+    : fs
+        .readdirSync(NOTEBOOKS)
+        .filter((f) => /^\d\d-.*\.ipynb$/.test(f))
+        .filter((f) => filters.length === 0 || filters.some((p) => f.startsWith(p)))
+        .sort()
+        .map((f) => path.join(NOTEBOOKS, f));
 
   registerKernel();
   fs.mkdirSync(OUT, { recursive: true });
@@ -60,9 +65,9 @@ function main(): number {
   if (files.length === 0) record({ name: "notebooks found", ok: false, detail: `no notebooks/NN-*.ipynb match ${filters.join(" ") || "*"}` });
 
   const started = Date.now();
-  for (const file of files) {
+  for (const source of files) {
+    const file = path.basename(source);
     const id = file.slice(0, 2);
-    const source = path.join(NOTEBOOKS, file);
     const target = path.join(OUT, file);
     const t0 = Date.now();
     const run = spawnSync(PYTHON, [path.join(__dirname, "execute.py"), source, target, "--timeout", String(CELL_TIMEOUT_S)], {
@@ -100,7 +105,7 @@ function main(): number {
       delete json.metadata["execution_seconds"];
       for (const c of json.cells) delete (c.metadata as Record<string, unknown>)["execution"];
       fs.writeFileSync(source, JSON.stringify(json, null, 1) + "\n");
-      console.log(`    saved outputs into notebooks/${file}`);
+      console.log(`    saved outputs into ${path.relative(ROOT, source)}`);
     }
   }
 
