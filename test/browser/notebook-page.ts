@@ -29,6 +29,8 @@ export interface PageReport {
   /** Distinct positions a progress bar was seen at while running (updates arriving in place). */
   progressValuesSeen: number;
   timedOut: boolean;
+  /** The kernel died or disconnected while cells were queued. */
+  kernelDied: boolean;
   seconds: number;
 }
 
@@ -67,13 +69,20 @@ export async function runNotebook(page: Page, url: string, timeoutMs: number): P
   let progressBarsMax = 0;
   let idlePolls = 0;
   let timedOut = false;
+  let kernelDied = false;
   for (;;) {
     const s = await page.evaluate(() => {
       const cells = Jupyter.notebook.get_cells().filter((c: any) => c.cell_type === "code");
       const busy = cells.some((c: any) => c.input_prompt_number === "*") || document.querySelector("#kernel_indicator_icon.kernel_busy_icon") !== null;
+      const dead = document.querySelector("#kernel_indicator_icon.kernel_dead_icon, #kernel_indicator_icon.kernel_disconnected_icon") !== null;
       const bars = Array.from(document.querySelectorAll(".course-progress")).map((e, i) => `${i}:${e.getAttribute("data-value")}`);
-      return { busy, bars };
+      return { busy, dead, bars };
     });
+    if (s.dead) {
+      // the kernel died (out of memory, a native crash): its queued cells would wait forever
+      kernelDied = true;
+      break;
+    }
     for (const b of s.bars) seen.add(b);
     progressBarsMax = Math.max(progressBarsMax, s.bars.length);
     idlePolls = s.busy ? 0 : idlePolls + 1;
@@ -115,7 +124,7 @@ export async function runNotebook(page: Page, url: string, timeoutMs: number): P
       progressBars: document.querySelectorAll(".course-progress").length,
     };
   });
-  return { ...r, progressBarsMax, progressValuesSeen: seen.size, timedOut, seconds: (Date.now() - t0) / 1000 };
+  return { ...r, progressBarsMax, progressValuesSeen: seen.size, timedOut, kernelDied, seconds: (Date.now() - t0) / 1000 };
 }
 
 /** Screenshot the whole notebook: classic Jupyter scrolls inside #site, so unroll it first. */

@@ -6,6 +6,7 @@
 //
 //   npm run test:browser              # test/browser/fixtures/*.ipynb, then notebooks/NN-*.ipynb
 //   npm run test:browser -- 01 05     # the fixtures and the notebooks whose names start with these
+//   npm run test:browser -- --notebook=test-output/scratch.ipynb   # just this notebook
 //   npm run test:browser -- 05 --readme-screenshots
 //                                     # also save the chart cell of each notebook with a chart as
 //                                     # notebooks/images/<notebook>.png (committed, shown by the README)
@@ -52,14 +53,21 @@ export function checkSavedOutputs(rel: string): string[] {
   return fail;
 }
 
+/** The informative line of a tslab error on stderr ("Error: boom", not "evalmachine.<anonymous>:2"). */
+function errorLine(stderr: string): string {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
+  return lines.find((l) => /^\w*Error\b|^\d+:\d+ - /.test(l)) ?? lines[0] ?? "(no message)";
+}
+
 /** What must hold for one notebook; returns the failures. */
 export function check(rel: string, r: PageReport): string[] {
   const fail: string[] = [];
   if (r.timedOut) fail.push(`still running after ${NOTEBOOK_TIMEOUT_MS / 1000} s`);
+  if (r.kernelDied) fail.push("the kernel died or disconnected during the run");
   for (const c of r.cells) {
     for (const e of c.errors) fail.push(`cell ${c.index}: ${e}`);
-    if (c.status === "error" && c.errors.length === 0) fail.push(`cell ${c.index} failed: ${c.stderr.trim().split("\n")[0] || "(no message)"}`);
-    else if (c.status !== "ok" && c.status !== "error" && !r.timedOut) fail.push(`cell ${c.index} did not run (${c.status ?? "no reply"})`);
+    if (c.status === "error" && c.errors.length === 0) fail.push(`cell ${c.index} failed: ${errorLine(c.stderr)}`);
+    else if (c.status !== "ok" && c.status !== "error" && !r.timedOut && !r.kernelDied) fail.push(`cell ${c.index} did not run (${c.status ?? "no reply"})`);
   }
   if (r.plotsRendered < r.plotOutputs) fail.push(`${r.plotOutputs} plotly chart output(s) but ${r.plotsRendered} drawn (plotly.js not loaded?)`);
   if (r.pngOutputs < r.plotOutputs) fail.push(`${r.plotOutputs} chart(s) but ${r.pngOutputs} static image(s) for GitHub`);
@@ -77,7 +85,9 @@ export function check(rel: string, r: PageReport): string[] {
 async function main(): Promise<number> {
   const filters = process.argv.slice(2).filter((a) => !a.startsWith("--"));
   const readmeShots = process.argv.includes("--readme-screenshots");
-  const files = discover(filters);
+  // --notebook=<path under the repository>: run just these (e.g. a scratch notebook under test-output/)
+  const only = process.argv.filter((a) => a.startsWith("--notebook=")).map((a) => path.relative(ROOT, path.resolve(a.slice("--notebook=".length))));
+  const files = only.length ? only : discover(filters);
   fs.mkdirSync(SHOTS, { recursive: true });
   let server: JupyterServer | null = null;
   let browser: Browser | null = null;
@@ -137,7 +147,7 @@ async function main(): Promise<number> {
         failed++;
         console.log(`not ok ${rel} — ${summary}\n    ${fail.join("\n    ")}`);
       }
-      const stderr = r?.cells.filter((c) => c.stderr.trim()).map((c) => `cell ${c.index} stderr: ${c.stderr.trim().split("\n")[0]}`) ?? [];
+      const stderr = r?.cells.filter((c) => c.stderr.trim() && c.status !== "error").map((c) => `cell ${c.index} stderr: ${c.stderr.trim().split("\n")[0]}`) ?? [];
       for (const line of [...stderr, ...jsErrors.map((e) => `page error: ${e}`)]) console.log(`    note: ${line}`);
     }
   } catch (err) {
@@ -146,6 +156,7 @@ async function main(): Promise<number> {
   } finally {
     await cleanup();
   }
+  console.log(`screenshots: ${path.relative(process.cwd(), SHOTS) || "."}/`);
   console.log(`${passed} passed, ${failed} failed`);
   return failed === 0 ? 0 : 1;
 }
