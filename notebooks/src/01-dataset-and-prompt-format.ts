@@ -130,7 +130,7 @@ showTable(lengths.describe().round(1), { caption: "Length statistics over all 1,
 // %% [markdown]
 // ## Training, validation and test sets
 //
-// Like the book, the split is in file order (the file is already in random order): the first 85% for training,
+// Like the book, the split is in file order: the first 85% of the entries for training,
 // the next 10% for testing, and the remaining 5% for validation, which is what we watch during training to
 // see whether the model is learning or just memorising.
 
