@@ -37,9 +37,13 @@ export function plotHtml(figure: PlotlyFigure, pngBase64: string | null, plotlyF
   const fallback = pngBase64
     ? `<img src="data:image/png;base64,${pngBase64}" alt="${escapeHtml(String(title))}" style="max-width:100%">`
     : `<pre>${escapeHtml(String(title))} (interactive chart: needs JavaScript)</pre>`;
-  const script = `(function () {
-  var el = document.getElementById(${scriptJson(id)});
-  if (!el) return;
+  // The chart's div is looked up by id; a front end may run the script a moment before the
+  // output is in the document (JupyterLab), so look again for up to two seconds.
+  const script = `(function (id, me) {
+  function find() { return document.getElementById(id) || (me && me.parentNode && me.parentNode.querySelector("[id='" + id + "']")); }
+  var tries = 0;
+  (function wait() { var el = find(); if (el) start(el); else if (tries++ < 40) setTimeout(wait, 50); })();
+  function start(el) {
   var fig = ${scriptJson({ data: figure.data, layout: { ...layout, autosize: true }, config: { responsive: true, displaylogo: false, ...(figure.config ?? {}) } })};
   function draw(P) { el.innerHTML = ""; el.style.height = (fig.layout.height || 420) + "px"; P.newPlot(el, fig.data, fig.layout, fig.config); }
   if (window.Plotly) { draw(window.Plotly); return; }
@@ -83,7 +87,8 @@ export function plotHtml(figure: PlotlyFigure, pngBase64: string | null, plotlyF
   }
   // on failure the static image stays: the chart is still there, just not interactive
   w.__coursePlotly.then(draw, function (e) { w.__coursePlotly = null; console.warn("showPlot:", e.message); });
-})();`;
+  }
+})(${scriptJson(id)}, document.currentScript);`;
   return `<div id="${escapeHtml(id)}" class="course-plot" style="width:${width}px;max-width:100%">${fallback}</div>\n<script type="text/javascript">\n${script}\n</script>`;
 }
 
