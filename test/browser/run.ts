@@ -24,6 +24,17 @@ const ROOT = path.resolve(__dirname, "../..");
 const SHOTS = path.join(ROOT, "test-output", "screenshots");
 const NOTEBOOK_TIMEOUT_MS = 1000 * Number(process.env.BROWSER_NOTEBOOK_TIMEOUT ?? 1800);
 
+/**
+ * What each chapter must show on the page (issues 2, 3 and 6): 01's danfojs tables, 03's padding
+ * chart and table, 05's loss chart and training progress bar, 06's progress bar over the test set.
+ */
+const EXPECT: Record<string, { charts?: number; tables?: number; progress?: number }> = {
+  "01": { tables: 1 },
+  "03": { charts: 1, tables: 1 },
+  "05": { charts: 1, progress: 1 },
+  "06": { progress: 1 },
+};
+
 /** The notebooks to run, as paths relative to the repository root. */
 function discover(filters: string[]): string[] {
   const fixtures = fs.readdirSync(path.join(ROOT, "test/browser/fixtures")).filter((f) => f.endsWith(".ipynb")).sort().map((f) => `test/browser/fixtures/${f}`);
@@ -72,6 +83,13 @@ export function check(rel: string, r: PageReport): string[] {
   if (r.plotsRendered < r.plotOutputs) fail.push(`${r.plotOutputs} plotly chart output(s) but ${r.plotsRendered} drawn (plotly.js not loaded?)`);
   if (r.pngOutputs < r.plotOutputs) fail.push(`${r.plotOutputs} chart(s) but ${r.pngOutputs} static image(s) for GitHub`);
   if (r.progressBars !== r.progressBarsMax) fail.push(`progress bars: ${r.progressBarsMax} seen at once during the run but ${r.progressBars} at the end`);
+  // what the issues ask each chapter to show (by notebook number)
+  const want = EXPECT[path.basename(rel).slice(0, 2)];
+  if (rel.startsWith("notebooks/") && want) {
+    if (r.plotsRendered < (want.charts ?? 0)) fail.push(`expected ${want.charts} rendered chart(s), found ${r.plotsRendered}`);
+    if (r.tables < (want.tables ?? 0)) fail.push(`expected ${want.tables} table(s), found ${r.tables}`);
+    if (r.progressBars < (want.progress ?? 0)) fail.push(`expected ${want.progress} progress bar(s), found ${r.progressBars}`);
+  }
   // the fixture exercises each feature, so it must show each of them
   if (rel.startsWith("test/browser/fixtures/")) {
     if (r.plotsRendered < 1) fail.push("fixture: no chart drawn");
