@@ -59,3 +59,15 @@ test("plotBundle: plotly mime, offline HTML with no CDN, text; no image when ski
   await assert.rejects(plotBundle({} as never), TypeError);
   assert.match(plotHtml(fig, null, "x.js", "id"), /needs JavaScript/); // no image: a text placeholder instead
 });
+
+test("a real danfojs DataFrame and Series", () => {
+  // danfojs declares its types only in its "exports" map; the runtime module is enough here
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const dfd = require("danfojs");
+  const frame = new dfd.DataFrame({ instruction: ["a", "b"], tokens: [3, 4] });
+  assert.match(tableHtml(frame), /<th>instruction<\/th><th>tokens<\/th>/);
+  assert.match(tableHtml(frame), /text-align:right[^>]*>4</);
+  const series = new dfd.Series([1.5, 2.5], { index: ["x", "y"] });
+  const html = tableHtml(series);
+  assert.match(html, /<th>y<\/th><td[^>]*>2.5</);
+});

@@ -4,7 +4,9 @@ import { emitBundle, escapeHtml, inNotebook } from "./kernel";
 
 /** What showTable needs from a danfojs DataFrame (checked by shape, so any danfojs build fits). */
 export interface DataFrameLike {
-  columns: string[];
+  /** a DataFrame's column names; a Series has none (its `name`, if any, heads the one column) */
+  columns?: string[];
+  name?: string;
   index: (string | number)[];
   values: unknown[][] | unknown[];
 }
@@ -28,14 +30,14 @@ interface Grid {
 
 function isDataFrame(x: unknown): x is DataFrameLike {
   const d = x as DataFrameLike;
-  return d != null && !Array.isArray(d) && Array.isArray(d.columns) && Array.isArray(d.index) && Array.isArray(d.values);
+  return d != null && !Array.isArray(d) && Array.isArray(d.index) && Array.isArray(d.values);
 }
 
 function toGrid(input: TableInput): Grid {
   if (isDataFrame(input)) {
     // a Series has 1-D values: show it as one column
     const rows = input.values.map((r) => (Array.isArray(r) ? r : [r]));
-    const columns = input.columns.length ? input.columns : ["value"];
+    const columns = Array.isArray(input.columns) && input.columns.length ? input.columns : [typeof input.name === "string" && input.name ? input.name : "value"];
     return { columns, index: input.index.map(String), rows };
   }
   if (Array.isArray(input)) {
