@@ -2,6 +2,15 @@
 // In a notebook it is ONE output updated in place (Jupyter's display_id + update_display_data,
 // which tslab's kernel can send), so a long run leaves one bar, not hundreds of lines; a run
 // saved by nbclient keeps the bar's final state. In a terminal it is a cli-progress bar.
+// The bar moves even while a synchronous training step blocks the event loop (tslab's
+// messages leave through ZeroMQ's own thread; checked by the browser test's fixture).
+//
+//   let bar: ProgressHandle | undefined;
+//   await trainModelSimple(model, trainLoader, valLoader, optimizer, {
+//     ...options,
+//     onStep: (s) => (bar ??= progressDisplay(s.totalSteps, "fine-tuning")).tick(1, `loss ${s.loss.toFixed(3)}`),
+//   });
+//   bar?.done();
 import { randomBytes } from "crypto";
 import * as cliProgress from "cli-progress";
 import { ConfigError } from "../errors";
