@@ -33,6 +33,18 @@ function registerKernel(): void {
   fs.writeFileSync(path.join(dir, "kernel.json"), JSON.stringify(spec, null, 1) + "\n");
 }
 
+/** The slowest code cell, from the timestamps nbclient records in each cell's metadata. */
+function slowestCell(nb: ExecutedNotebook): string {
+  let worst = { index: -1, seconds: 0 };
+  nb.cells.forEach((c, index) => {
+    const t = (c.metadata as { execution?: Record<string, string> }).execution;
+    const start = Date.parse(t?.["iopub.status.busy"] ?? "");
+    const end = Date.parse(t?.["iopub.status.idle"] ?? "");
+    if (end - start > worst.seconds * 1000) worst = { index, seconds: (end - start) / 1000 };
+  });
+  return worst.index < 0 ? "" : `; slowest: cell ${worst.index}, ${worst.seconds.toFixed(1)}s`;
+}
+
 interface Result {
   name: string;
   ok: boolean;
@@ -85,7 +97,7 @@ function main(): number {
     const skipped = nb.unexecuted();
     const clean = run.status === 0 && errors.length === 0 && skipped.length === 0;
     record({
-      name: `${file} executes with no error output (${seconds}s)`,
+      name: `${file} executes with no error output (${seconds}s${slowestCell(nb)})`,
       ok: clean,
       detail: clean ? undefined : [...new Set([...errors, ...nb.stderr()]), skipped.length ? `cells not run: ${skipped.join(", ")}` : ""].filter(Boolean).join("\n"),
     });
