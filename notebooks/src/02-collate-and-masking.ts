@@ -99,7 +99,10 @@ console.log(padded);
 // The lines marked `// New:` are the only changes from draft 1.
 
 // %% tags=["draft2"]
-function customCollateDraft2(batch: number[][], padTokenId = 50256): { inputs: tf.Tensor2D; targets: tf.Tensor2D } {
+function customCollateDraft2(
+  batch: number[][],
+  padTokenId = 50256,
+): { inputs: tf.Tensor2D; targets: tf.Tensor2D } { // New: returns targets too
   const batchMaxLength = Math.max(...batch.map((item) => item.length + 1));
   const inputsLst: number[][] = [];
   const targetsLst: number[][] = []; // New: a list for the targets
