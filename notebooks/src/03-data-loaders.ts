@@ -39,7 +39,8 @@ const trainDataset = new InstructionDataset(train);
 const valDataset = new InstructionDataset(val);
 const testDataset = new InstructionDataset(test);
 console.log("tokenized texts:", trainDataset.length, "train,", valDataset.length, "validation,", testDataset.length, "test");
-console.log("the first training text has", trainDataset.get(0).length, "tokens; its first ten:", trainDataset.get(0).slice(0, 10).join(", "));
+const firstText = trainDataset.get(0);
+console.log("the first training text has", firstText.length, "tokens; its first ten:", firstText.slice(0, 10).join(", "));
 
 // %% [markdown]
 // ## Loaders
@@ -56,7 +57,10 @@ const batchSize = 8;
 const trainLoader = new DataLoader(trainDataset, { batchSize, shuffle: true, dropLast: true, seed: 123 });
 const valLoader = new DataLoader(valDataset, { batchSize, shuffle: false, dropLast: false });
 const testLoader = new DataLoader(testDataset, { batchSize, shuffle: false, dropLast: false });
-console.log("batches per epoch:", trainLoader.numBatches, "train,", valLoader.numBatches, "validation,", testLoader.numBatches, "test");
+console.log(
+  "batches per epoch:",
+  trainLoader.numBatches, "train,", valLoader.numBatches, "validation,", testLoader.numBatches, "test",
+);
 
 // %% [markdown]
 // 935 / 8 = 116.9: the training loader makes 116 batches and leaves 7 texts out of this epoch (the next epoch
@@ -93,7 +97,11 @@ const first = trainLoader.batches(0).next().value!;
 const firstInputs = (first.inputs.arraySync() as number[][])[0]; // (T,): row 0 of (B, T)
 const firstTargets = (first.targets.arraySync() as number[][])[0];
 /** A row of ids, 12 to a line, right-aligned, so inputs and targets line up position by position. */
-const rows = (ids: number[]) => Array.from({ length: Math.ceil(ids.length / 12) }, (_, r) => ids.slice(12 * r, 12 * r + 12).map((v) => String(v).padStart(6)).join("")).join("\n");
+function rows(ids: number[]): string {
+  const lines: string[] = [];
+  for (let i = 0; i < ids.length; i += 12) lines.push(ids.slice(i, i + 12).map((v) => String(v).padStart(6)).join(""));
+  return lines.join("\n");
+}
 console.log(`inputs[0]  (${firstInputs.length} positions)\n${rows(firstInputs)}\n`);
 console.log(`targets[0] (${firstTargets.length} positions)\n${rows(firstTargets)}`);
 
