@@ -108,6 +108,9 @@ CHECKS["03"] = [
     test: (nb) => {
       assert.equal(nb.mime("padding-chart", "application/vnd.plotly.v1+json").length, 1, "no plotly output");
       const png = nb.mime("padding-chart", "image/png");
+      // Off CI, a machine without Chromium gets the chart without its static image, and the output says why
+      const why = /no static image: (.*)>/.exec(nb.text("padding-chart"));
+      if (png.length === 0 && why && !process.env.CI) return console.log(`    (no static image here: ${why[1]}; CI requires it)`);
       assert.ok(png.length === 1 && png[0].length > 5000, "no static PNG of the chart (is chromium installed?)");
     },
   },
