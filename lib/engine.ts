@@ -22,10 +22,14 @@
  * speed patches such as a faster transposed matmul (lib/engine/wasm-patches.ts), so the model
  * code stays plain tf.* calls. `patches: false` or `COURSE_WASM_PATCHES=0` leaves out the
  * speed patches (the missing kernels are always added: training needs them).
+ *
+ * wasm runs XNNPACK on one thread per core (`threads`, `COURSE_WASM_THREADS=1` for the
+ * package's single-threaded build); see lib/engine/wasm-threads.ts for how.
  */
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "./errors";
 import { installWasmPatches } from "./engine/wasm-patches";
+import { defaultWasmThreads, registerThreadedWasm, restoreSingleThreadedWasm, wasmThreadsInUse } from "./engine/wasm-threads";
 
 export type EngineChoice = "auto" | "tensorflow" | "wasm" | "cpu";
 export const ENGINE_CHOICES: readonly EngineChoice[] = ["auto", "tensorflow", "wasm", "cpu"];
@@ -37,6 +41,12 @@ export interface EngineOptions {
   log?: (line: string) => void;
   /** Install the wasm speed patches (default: true unless `COURSE_WASM_PATCHES=0`). */
   patches?: boolean;
+  /**
+   * wasm only: threads for XNNPACK (default: `COURSE_WASM_THREADS`, else one per core).
+   * 1 uses the package's single-threaded build; more uses its threaded build, which the
+   * package itself never starts in Node (lib/engine/wasm-threads.ts). Fixed once wasm has started.
+   */
+  threads?: number;
 }
 
 export interface EngineInfo {
@@ -100,6 +110,16 @@ function resolveChoice(option: EngineChoice | undefined): EngineChoice {
   return choice as EngineChoice;
 }
 
+function resolveThreads(option: number | undefined): number {
+  const fromEnv = process.env.COURSE_WASM_THREADS;
+  const value = option ?? (fromEnv === undefined || fromEnv === "" ? defaultWasmThreads() : Number(fromEnv));
+  if (!Number.isInteger(value) || value < 1) {
+    const where = option !== undefined ? "initEngine({ threads })" : "COURSE_WASM_THREADS";
+    throw new ConfigError(`${where}: threads must be a positive integer, got "${option ?? fromEnv}"`);
+  }
+  return value;
+}
+
 function resolvePatches(option: boolean | undefined): boolean {
   if (option !== undefined) return option;
   return process.env.COURSE_WASM_PATCHES !== "0";
@@ -111,16 +131,18 @@ let current: { key: string; info: Promise<EngineInfo> } | null = null;
 /** Choose, load and activate the backend; see the file comment. Safe to call many times. */
 export function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
   let choice: EngineChoice;
+  let threads: number;
   try {
     choice = resolveChoice(opts.backend);
+    threads = resolveThreads(opts.threads);
   } catch (err) {
     return Promise.reject(err);
   }
   const patches = resolvePatches(opts.patches);
-  const key = `${choice}/${patches}`;
+  const key = `${choice}/${patches}/${threads}`;
   if (current !== null && current.key === key) return current.info;
   const log = opts.log ?? ((line: string) => console.log(line));
-  const info = start(choice, patches, log);
+  const info = start(choice, patches, threads, log);
   current = { key, info };
   // A failed start must not be cached: the next call tries again.
   info.catch(() => {
@@ -134,7 +156,10 @@ export async function currentEngine(): Promise<EngineInfo | null> {
   return current === null ? null : current.info;
 }
 
-async function start(choice: EngineChoice, patches: boolean, log: (line: string) => void): Promise<EngineInfo> {
+// The wasm build (single- or multi-threaded) is chosen when wasm first starts, once per process.
+let wasmStarted = false;
+
+async function start(choice: EngineChoice, patches: boolean, threads: number, log: (line: string) => void): Promise<EngineInfo> {
   const skipped: string[] = [];
   for (const candidate of CANDIDATES[choice]) {
     try {
@@ -144,11 +169,27 @@ async function start(choice: EngineChoice, patches: boolean, log: (line: string)
       continue;
     }
     const notes: string[] = [];
-    if (candidate.backend === "wasm") notes.push(...installWasmPatches(patches));
+    if (candidate.backend === "wasm") {
+      if (!wasmStarted && threads > 1) registerThreadedWasm(threads);
+      notes.push(...installWasmPatches(patches));
+    }
     let ok = false;
     try {
       ok = await tf.setBackend(candidate.backend);
       await tf.ready();
+      if (!ok && candidate.backend === "wasm" && !wasmStarted && threads > 1) {
+        // the threaded build did not start: say so, and fall back to the single-threaded one
+        notes.push("threaded build failed to start");
+        restoreSingleThreadedWasm();
+        ok = await tf.setBackend("wasm");
+        await tf.ready();
+      }
+      if (candidate.backend === "wasm") {
+        wasmStarted = true;
+        const inUse = wasmThreadsInUse();
+        notes.push(`${inUse} thread${inUse === 1 ? "" : "s"}`);
+        if (inUse !== threads) notes.push(`${threads} asked: the wasm build is chosen once per process`);
+      }
     } catch (err) {
       skipped.push(`${candidate.label} failed to start: ${String((err as Error)?.message ?? err).split("\n")[0]}`);
       continue;
