@@ -1,0 +1,171 @@
+/**
+ * Text generation, as the book's `generate` (chapter 5) and the response
+ * extraction of chapter 7 (section 7.7).
+ *
+ * One new token per step: run the model on the last `contextSize` tokens, take the
+ * logits of the last position, then
+ *   - temperature 0: pick the most likely token (greedy, deterministic);
+ *   - temperature > 0: keep the `topK` largest logits (if given), divide by the
+ *     temperature, softmax, and draw a token with a seeded Rng.
+ * Stop after `maxNewTokens`, or as soon as the model picks `eosId` (the eos token is
+ * not appended, as in the book).
+ */
+import * as tf from "@tensorflow/tfjs";
+import { ConfigError } from "./errors";
+import { Rng } from "./random";
+import { formatInput } from "./data/prompt";
+import { decodeTokens, encodeText, END_OF_TEXT } from "./data/tokenizer";
+import type { InstructionEntry } from "./data/instruction-data";
+import type { GPTModel } from "./model/gpt";
+
+export interface GenerateOptions {
+  /** how many tokens to add at most */
+  maxNewTokens: number;
+  /** the model's context length: only the last `contextSize` tokens are fed (default: model.cfg.contextLength) */
+  contextSize?: number;
+  /** 0 (default) = greedy; > 0 = sample from softmax(logits / temperature) */
+  temperature?: number;
+  /** sample only among the k most likely tokens (ties with the k-th are kept, as in the book) */
+  topK?: number;
+  /** stop when this token is chosen, e.g. END_OF_TEXT; default: never stop early */
+  eosId?: number;
+  /** the random stream for sampling; default new Rng(seed) */
+  rng?: Rng;
+  /** seed for the default Rng (default 123, the book's torch.manual_seed(123)) */
+  seed?: number;
+}
+
+/** Choose the next token from one row of logits (length V); see the file comment. */
+export function pickNextToken(logits: Float32Array, temperature: number, topK: number | undefined, rng: Rng): number {
+  let cutoff = -Infinity;
+  if (topK !== undefined) {
+    // the k-th largest logit: everything below it is dropped (the book's torch.topk + where)
+    const sorted = Float32Array.from(logits).sort();
+    cutoff = sorted[Math.max(0, sorted.length - Math.min(topK, sorted.length))];
+  }
+  if (temperature <= 0) {
+    let best = 0;
+    for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i; // first max, as torch.argmax
+    return best;
+  }
+  // softmax over the kept logits, shifted by the max so exp() cannot overflow
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] >= cutoff && logits[i] > max) max = logits[i];
+  const weights = new Float64Array(logits.length);
+  let total = 0;
+  for (let i = 0; i < logits.length; i++) {
+    if (logits[i] < cutoff) continue;
+    weights[i] = Math.exp((logits[i] - max) / temperature);
+    total += weights[i];
+  }
+  // inverse-CDF draw, the equivalent of torch.multinomial(probs, 1)
+  let u = rng.next() * total;
+  let last = 0;
+  for (let i = 0; i < weights.length; i++) {
+    if (weights[i] === 0) continue;
+    last = i;
+    u -= weights[i];
+    if (u < 0) return i;
+  }
+  return last; // rounding left u a hair above 0: the last kept token
+}
+
+function validate(opts: GenerateOptions, model: GPTModel): Required<Pick<GenerateOptions, "contextSize" | "temperature">> {
+  const contextSize = opts.contextSize ?? model.cfg.contextLength;
+  const temperature = opts.temperature ?? 0;
+  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 0) {
+    throw new ConfigError(`generate: maxNewTokens must be an integer >= 0, got ${opts.maxNewTokens}`);
+  }
+  if (!Number.isInteger(contextSize) || contextSize <= 0 || contextSize > model.cfg.contextLength) {
+    throw new ConfigError(`generate: contextSize must be an integer in [1, ${model.cfg.contextLength}], got ${contextSize}`);
+  }
+  if (!(temperature >= 0) || !Number.isFinite(temperature)) {
+    throw new ConfigError(`generate: temperature must be a finite number >= 0, got ${temperature}`);
+  }
+  if (opts.topK !== undefined && (!Number.isInteger(opts.topK) || opts.topK <= 0)) {
+    throw new ConfigError(`generate: topK must be a positive integer, got ${opts.topK}`);
+  }
+  return { contextSize, temperature };
+}
+
+/**
+ * Extend every row of `idx` (B, T) by up to `maxNewTokens` tokens; returns the token
+ * ids as plain arrays (prompt + new tokens). With a batch, generation stops early only
+ * when every row picks `eosId` at the same step (the book's loop is for one row).
+ */
+export function generateIds(model: GPTModel, idx: number[][], opts: GenerateOptions): number[][] {
+  const { contextSize, temperature } = validate(opts, model);
+  const rng = opts.rng ?? new Rng(opts.seed ?? 123);
+  const rows = idx.map((r) => r.slice());
+  if (rows.length === 0 || rows[0].length === 0) throw new ConfigError("generate: the prompt has no tokens");
+  const vocab = model.cfg.vocabSize;
+  for (let step = 0; step < opts.maxNewTokens; step++) {
+    const t = Math.min(rows[0].length, contextSize);
+    // (B, T) -> logits (B, 1, V) of the last position only, pulled to JS
+    const last = tf.tidy(() => {
+      const cond = tf.tensor2d(rows.map((r) => r.slice(-contextSize)), [rows.length, t], "int32"); // (B, t)
+      const logits = model.forward(cond, false); // (B, t, V)
+      return logits.slice([0, t - 1, 0], [rows.length, 1, vocab]); // (B, 1, V)
+    });
+    const values = last.dataSync() as Float32Array;
+    last.dispose();
+    const next = rows.map((_, b) => pickNextToken(values.subarray(b * vocab, (b + 1) * vocab), temperature, opts.topK, rng));
+    if (opts.eosId !== undefined && next.every((id) => id === opts.eosId)) break;
+    next.forEach((id, b) => rows[b].push(id));
+  }
+  return rows;
+}
+
+/** The book's `generate`: idx (B, T) int32 tensor in, a new (B, T + n) int32 tensor out (caller disposes both). */
+export function generate(model: GPTModel, idx: tf.Tensor2D | number[][], opts: GenerateOptions): tf.Tensor2D {
+  const rows = Array.isArray(idx) ? idx : (idx.arraySync() as number[][]);
+  const out = generateIds(model, rows, opts);
+  return tf.tensor2d(out, [out.length, out[0].length], "int32");
+}
+
+/**
+ * The book's `text_to_token_ids`: (1, T) int32 tensor. As the book's
+ * `allowed_special={"<|endoftext|>"}`, the literal marker is the special token here
+ * unless `allowEndOfText` is false.
+ */
+export function textToTokenIds(text: string, allowEndOfText = true): tf.Tensor2D {
+  const ids = encodeText(text, { allowEndOfText });
+  return tf.tensor2d([ids], [1, ids.length], "int32");
+}
+
+/** The book's `token_ids_to_text`: a (1, T) tensor or plain ids -> text. */
+export function tokenIdsToText(ids: tf.Tensor | number[] | number[][]): string {
+  const flat = Array.isArray(ids) ? (ids.flat() as number[]) : Array.from(ids.dataSync());
+  return decodeTokens(flat);
+}
+
+export type ResponseOptions = Partial<GenerateOptions>;
+
+/**
+ * Section 7.7: the prompt is `formatInput(entry)` alone (the model writes the
+ * "### Response:" header itself, having learned it), generation stops at
+ * <|endoftext|>, and the response is the text after the prompt with
+ * "### Response:" removed and surrounding whitespace trimmed.
+ * Defaults as the book: 256 new tokens, greedy, eos = END_OF_TEXT.
+ */
+export function generateResponse(
+  model: GPTModel,
+  entry: Pick<InstructionEntry, "instruction" | "input">,
+  opts: ResponseOptions = {},
+): string {
+  return responseForPrompt(model, formatInput(entry), opts);
+}
+
+/** Like `generateResponse`, for a raw prompt string (the CLI's `--prompt`). */
+export function responseForPrompt(model: GPTModel, prompt: string, opts: ResponseOptions = {}): string {
+  // data text is encoded as text: a literal "<|endoftext|>" in an entry is not the eos token
+  const promptIds = encodeText(prompt);
+  const [ids] = generateIds(model, [promptIds], {
+    ...opts,
+    maxNewTokens: opts.maxNewTokens ?? 256,
+    eosId: opts.eosId ?? END_OF_TEXT,
+  });
+  const text = decodeTokens(ids);
+  // split/join: Python's str.replace removes every occurrence, not just the first
+  return text.slice(prompt.length).split("### Response:").join("").trim();
+}

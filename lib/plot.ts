@@ -1,0 +1,110 @@
+/**
+ * The loss plot of section 7.6, the book's `plot_losses`, with plotly:
+ * training and validation loss against epochs (bottom axis), and the same
+ * points against tokens seen (a second x axis on top, as the book's `ax1.twiny()`).
+ *
+ * `lossPlotFigure` returns plotly's JSON figure: the notebooks show it with
+ * `showPlot` (lib/display), the command line saves it with `saveLossPlot` as an
+ * interactive HTML file (plotly.js inlined, so it opens offline) and a PNG made by
+ * headless Chromium when one is available.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { PlotlyFigure, plotlyScriptPath, saveFigureImage } from "./display/figure-image";
+import type { TrainHistory } from "./train/train";
+
+/** The four series the book passes to plot_losses. */
+export type LossCurves = Pick<TrainHistory, "trainLosses" | "valLosses" | "tokensSeen" | "epochsAt">;
+
+/**
+ * Epoch positions as the book draws them: `torch.linspace(0, num_epochs, len(train_losses))`,
+ * evenly spread rather than at the exact fraction of an epoch each evaluation happened.
+ */
+export function bookEpochsSeen(numEpochs: number, count: number): number[] {
+  if (count === 1) return [0];
+  return Array.from({ length: count }, (_, i) => (numEpochs * i) / (count - 1));
+}
+
+export interface LossPlotOptions {
+  title?: string;
+  /** x positions for the epoch axis; default: the history's `epochsAt` (where each evaluation really was) */
+  epochsSeen?: number[];
+  width?: number;
+  height?: number;
+}
+
+/** The figure: two visible lines on the epoch axis, one invisible trace that lays out the tokens axis. */
+export function lossPlotFigure(curves: LossCurves, opts: LossPlotOptions = {}): PlotlyFigure {
+  const x = opts.epochsSeen ?? curves.epochsAt;
+  return {
+    data: [
+      { type: "scatter", mode: "lines", name: "Training loss", x, y: curves.trainLosses, xaxis: "x", yaxis: "y" },
+      {
+        type: "scatter",
+        mode: "lines",
+        name: "Validation loss",
+        x,
+        y: curves.valLosses,
+        line: { dash: "dashdot" }, // the book's linestyle="-."
+        xaxis: "x",
+        yaxis: "y",
+      },
+      // the book's `ax2.plot(tokens_seen, train_losses, alpha=0)`: only there to scale the top axis
+      {
+        type: "scatter",
+        mode: "lines",
+        name: "tokens",
+        x: curves.tokensSeen,
+        y: curves.trainLosses,
+        xaxis: "x2",
+        yaxis: "y",
+        opacity: 0,
+        showlegend: false,
+        hoverinfo: "skip",
+      },
+    ],
+    layout: {
+      title: { text: opts.title ?? "Loss during fine-tuning" },
+      width: opts.width ?? 760,
+      height: opts.height ?? 420,
+      xaxis: { title: { text: "Epochs" }, dtick: 1, rangemode: "tozero" },
+      xaxis2: { title: { text: "Tokens seen" }, overlaying: "x", side: "top", rangemode: "tozero" },
+      yaxis: { title: { text: "Loss" } },
+      legend: { x: 1, xanchor: "right", y: 1 }, // the book's loc="upper right"
+      margin: { t: 90 },
+    },
+  };
+}
+
+/** A standalone HTML page for the figure, with plotly.js inlined (no CDN: it opens offline). */
+export function figureHtml(figure: PlotlyFigure): string {
+  const plotly = fs.readFileSync(plotlyScriptPath(), "utf8");
+  // JSON inside <script>: escape "<" so a title cannot close the tag
+  const json = JSON.stringify({ data: figure.data, layout: figure.layout ?? {}, config: { displaylogo: false } }).replace(/</g, "\\u003c");
+  const layout = figure.layout ?? {};
+  const title = (layout.title as { text?: string } | undefined)?.text ?? "plot";
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><title>${title.replace(/[<&>]/g, "")}</title>
+<script>${plotly}</script></head>
+<body><div id="plot"></div>
+<script>var fig = ${json}; Plotly.newPlot("plot", fig.data, fig.layout, fig.config);</script>
+</body></html>
+`;
+}
+
+export interface SavedPlot {
+  html: string;
+  /** the PNG's path, or null when no image could be made (see `reason`) */
+  png: string | null;
+  reason?: string;
+}
+
+/** Write `<base>.html` and `<base>.png` into `dir`. A missing browser only skips the PNG. */
+export async function saveLossPlot(curves: LossCurves, dir: string, base = "loss-plot", opts: LossPlotOptions = {}): Promise<SavedPlot> {
+  const figure = lossPlotFigure(curves, opts);
+  const html = path.join(dir, `${base}.html`);
+  fs.writeFileSync(html, figureHtml(figure));
+  const png = path.join(dir, `${base}.png`);
+  const out = await saveFigureImage(figure, png, { format: "png" });
+  return out.image !== null ? { html, png } : { html, png: null, reason: out.reason };
+}

@@ -1,0 +1,250 @@
+/**
+ * The book's training loop, `train_model_simple` (chapter 5, used again in 7.6):
+ *
+ *   for each epoch, for each training batch:
+ *     zero the gradients, compute the loss, backpropagate, take an optimizer step,
+ *     count the tokens seen;
+ *     every `evalFreq` steps: the mean loss of `evalIter` train and val batches;
+ *   after each epoch: print a sample continuation of a fixed prompt.
+ *
+ * The evaluation schedule is the book's exactly: `global_step` starts at -1 and is
+ * incremented after each optimizer step, and evaluation runs when
+ * `global_step % evalFreq == 0`, so the first evaluation comes right after the
+ * first step ("Step 000000"), then after steps 5, 10, … (the 1st, 6th, 11th… update).
+ *
+ * Gradients: TF.js has no `.grad` fields to zero; `tf.variableGrads` returns fresh
+ * gradients for one loss each step, which is what `zero_grad(); loss.backward()` amounts to.
+ *
+ * Evaluation batches: PyTorch's `iter(train_loader)` reshuffles on every evaluation,
+ * so the book's train loss is measured on 5 fresh random batches each time. Here the
+ * k-th evaluation reads the first `evalIter` batches of the train loader's order for
+ * "epoch" EVAL_ORDER_OFFSET + k: fresh random batches too, but a function of
+ * (seed, k) only, so a resumed run measures the same ones. The val loader is not
+ * shuffled: its first `evalIter` batches, as in the book.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { CourseError } from "../errors";
+import type { DataLoader } from "../data/loader";
+import type { GPTModel } from "../model/gpt";
+import { encodeText, decodeTokens } from "../data/tokenizer";
+import { generateIds } from "../generate";
+import { AdamW } from "./adamw";
+import { calcLossBatch, calcLossLoader } from "./loss";
+
+/** A NaN or infinite loss: training on would only spread NaN through every weight. */
+export class TrainingError extends CourseError {}
+
+/** Train-loader orders for evaluation are drawn as "epochs" from here on, far from real epochs. */
+export const EVAL_ORDER_OFFSET = 1_000_000;
+
+/** What the loop has measured so far; the book's three lists plus where each point was taken. */
+export interface TrainHistory {
+  /** mean loss of `evalIter` train batches at each evaluation */
+  trainLosses: number[];
+  /** mean loss of `evalIter` val batches at each evaluation */
+  valLosses: number[];
+  /** tokens (padding included, as the book's `input_batch.numel()`) seen before each evaluation */
+  tokensSeen: number[];
+  /** global step (0-based, the book's `global_step`) of each evaluation */
+  steps: number[];
+  /** fractional epoch of each evaluation: epoch + batches done / batches per epoch */
+  epochsAt: number[];
+}
+
+/** Where the loop stands; enough, with the model and optimizer, to resume exactly. */
+export interface TrainPosition {
+  /** epoch (0-based) the next step belongs to */
+  epoch: number;
+  /** index within that epoch of the next batch */
+  batch: number;
+  /** the book's global_step: -1 before the first step */
+  globalStep: number;
+  tokensSeen: number;
+  /** evaluations done so far (chooses the next evaluation's train batches) */
+  evalCount: number;
+}
+
+export interface StepInfo {
+  epoch: number;
+  /** global step just taken (0-based) */
+  step: number;
+  /** steps in the whole run (epochs × batches per epoch) */
+  totalSteps: number;
+  batch: number;
+  batchesPerEpoch: number;
+  /** this batch's training loss */
+  loss: number;
+  tokensSeen: number;
+}
+
+export interface EvalInfo {
+  epoch: number;
+  step: number;
+  trainLoss: number;
+  valLoss: number;
+  tokensSeen: number;
+  /** the book's line, e.g. "Ep 1 (Step 000005): Train loss 1.174, Val loss 1.103" */
+  line: string;
+}
+
+export interface TrainOptions {
+  numEpochs: number;
+  /** evaluate every this many steps (the book: 5) */
+  evalFreq: number;
+  /** batches per evaluation (the book: 5) */
+  evalIter: number;
+  /** the prompt continued after each epoch (the book: formatInput(valData[0])) */
+  startContext: string;
+  /** tokens generated for that sample (the book's generate_text_simple: 50) */
+  sampleTokens?: number;
+  /** where the log lines and samples go; default console.log */
+  log?: (line: string) => void;
+  onStep?: (info: StepInfo) => void;
+  onEval?: (info: EvalInfo) => void;
+  /** after each epoch, with the sample text and the position to resume from (save a checkpoint here) */
+  onEpochEnd?: (info: { epoch: number; sample: string; position: TrainPosition; history: TrainHistory }) => void | Promise<void>;
+  /** checked after every step; return true to stop early (e.g. on Ctrl-C) */
+  shouldStop?: () => boolean;
+  /** continue from a checkpoint: the position and the history so far */
+  resume?: { position: TrainPosition; history: TrainHistory };
+}
+
+export interface TrainResult extends TrainHistory {
+  /** where the loop ended (epoch = numEpochs when it ran to the end) */
+  position: TrainPosition;
+  /** true when `shouldStop` ended it early */
+  stopped: boolean;
+}
+
+/** The book's log line: `Ep {epoch+1} (Step {global_step:06d}): Train loss {:.3f}, Val loss {:.3f}`. */
+export function formatEvalLine(epoch: number, step: number, trainLoss: number, valLoss: number): string {
+  return `Ep ${epoch + 1} (Step ${String(step).padStart(6, "0")}): Train loss ${trainLoss.toFixed(3)}, Val loss ${valLoss.toFixed(3)}`;
+}
+
+/** The book's `evaluate_model`: mean loss of `evalIter` train and val batches, without dropout. */
+export function evaluateModel(
+  model: GPTModel,
+  trainLoader: DataLoader,
+  valLoader: DataLoader,
+  evalIter: number,
+  evalIndex = 0,
+): { trainLoss: number; valLoss: number } {
+  const trainLoss = calcLossLoader(trainLoader.batches(EVAL_ORDER_OFFSET + evalIndex), model, evalIter);
+  const valLoss = calcLossLoader(valLoader.batches(0), model, evalIter);
+  return { trainLoss, valLoss };
+}
+
+/** The book's `generate_and_print_sample`: greedy continuation, newlines shown as spaces. */
+export function generateSample(model: GPTModel, startContext: string, maxNewTokens = 50): string {
+  const [ids] = generateIds(model, [encodeText(startContext)], {
+    maxNewTokens,
+    contextSize: model.cfg.contextLength,
+  });
+  return decodeTokens(ids).replace(/\n/g, " ");
+}
+
+const emptyHistory = (): TrainHistory => ({ trainLosses: [], valLosses: [], tokensSeen: [], steps: [], epochsAt: [] });
+
+/** Let timers, progress bars, notebook displays and signal handlers run between steps. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * One optimizer step on one batch: loss, gradients of every parameter, AdamW update.
+ * Returns the loss; throws TrainingError (naming `step`) before updating if it is not finite.
+ */
+export function trainStep(
+  model: GPTModel,
+  optimizer: AdamW,
+  inputs: tf.Tensor2D,
+  targets: tf.Tensor2D,
+  step: number,
+): number {
+  const names = [...model.params.keys()];
+  const vars = names.map((n) => model.params.get(n) as tf.Variable);
+  // variableGrads keys gradients by the variable's engine name; map them back to ours
+  const { value, grads } = tf.variableGrads(() => calcLossBatch(model, inputs, targets, true), vars);
+  try {
+    const loss = value.dataSync()[0];
+    if (!Number.isFinite(loss)) {
+      throw new TrainingError(
+        `training stopped at step ${step}: the loss is ${loss} (try a lower learning rate, or check the data and weights)`,
+      );
+    }
+    const byName = new Map<string, tf.Tensor>();
+    names.forEach((n, i) => {
+      const g = grads[vars[i].name];
+      if (g !== undefined) byName.set(n, g);
+    });
+    optimizer.step(byName);
+    return loss;
+  } finally {
+    value.dispose();
+    tf.dispose(grads);
+  }
+}
+
+/** The book's `train_model_simple`; see the file comment. */
+export async function trainModelSimple(
+  model: GPTModel,
+  trainLoader: DataLoader,
+  valLoader: DataLoader,
+  optimizer: AdamW,
+  opts: TrainOptions,
+): Promise<TrainResult> {
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const history = opts.resume ? structuredClone(opts.resume.history) : emptyHistory();
+  const pos: TrainPosition = opts.resume
+    ? { ...opts.resume.position }
+    : { epoch: 0, batch: 0, globalStep: -1, tokensSeen: 0, evalCount: 0 };
+  const perEpoch = trainLoader.numBatches;
+  const totalSteps = opts.numEpochs * perEpoch;
+  let stopped = false;
+
+  while (pos.epoch < opts.numEpochs && !stopped) {
+    for (const { inputs, targets } of trainLoader.batches(pos.epoch, pos.batch)) {
+      let loss: number;
+      try {
+        loss = trainStep(model, optimizer, inputs, targets, pos.globalStep + 1);
+        pos.tokensSeen += inputs.size;
+      } finally {
+        tf.dispose([inputs, targets]);
+      }
+      pos.globalStep += 1;
+      pos.batch += 1;
+      opts.onStep?.({
+        epoch: pos.epoch,
+        step: pos.globalStep,
+        totalSteps,
+        batch: pos.batch - 1,
+        batchesPerEpoch: perEpoch,
+        loss,
+        tokensSeen: pos.tokensSeen,
+      });
+      if (pos.globalStep % opts.evalFreq === 0) {
+        const { trainLoss, valLoss } = evaluateModel(model, trainLoader, valLoader, opts.evalIter, pos.evalCount);
+        pos.evalCount += 1;
+        history.trainLosses.push(trainLoss);
+        history.valLosses.push(valLoss);
+        history.tokensSeen.push(pos.tokensSeen);
+        history.steps.push(pos.globalStep);
+        history.epochsAt.push(pos.epoch + pos.batch / perEpoch);
+        const line = formatEvalLine(pos.epoch, pos.globalStep, trainLoss, valLoss);
+        log(line);
+        opts.onEval?.({ epoch: pos.epoch, step: pos.globalStep, trainLoss, valLoss, tokensSeen: pos.tokensSeen, line });
+      }
+      await yieldToEventLoop();
+      if (opts.shouldStop?.()) {
+        stopped = true;
+        break; // leaving the for-of closes the generator: no batch is collated for nothing
+      }
+    }
+    if (stopped) break;
+    const sample = generateSample(model, opts.startContext, opts.sampleTokens ?? 50);
+    log(sample);
+    const epoch = pos.epoch;
+    pos.epoch += 1;
+    pos.batch = 0;
+    await opts.onEpochEnd?.({ epoch, sample, position: { ...pos }, history: structuredClone(history) });
+  }
+  return { ...history, position: { ...pos }, stopped };
+}
