@@ -1,0 +1,102 @@
+// generate: greedy tokens identical to the PyTorch reference (test/reference/gpt_reference.py),
+// context cropping, eos stop, seeded top-k sampling, the book's response extraction, no leaks.
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { initEngine } from "../lib/engine";
+import type { GPTConfig } from "../lib/model/config";
+import { GPTModel } from "../lib/model/gpt";
+import { Rng } from "../lib/random";
+import { formatInput } from "../lib/data/prompt";
+import { encodeText } from "../lib/data/tokenizer";
+import { generate, generateIds, generateResponse, pickNextToken, textToTokenIds, tokenIdsToText } from "../lib/generate";
+import { ConfigError } from "../lib/errors";
+import { deterministicModel } from "./helpers/deterministic-weights";
+
+interface Golden {
+  config: GPTConfig;
+  tiedHead: boolean;
+  prompt: number[][];
+  greedy: number[][];
+}
+const load = (name: string): Golden =>
+  JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures", `gpt-golden-${name}.json`), "utf8"));
+
+before(async () => {
+  await initEngine({ log: () => {} });
+});
+
+for (const name of ["small", "vocab"]) {
+  test(`${name}: greedy generate gives PyTorch's tokens (cropping to the context when the text outgrows it)`, () => {
+    const g = load(name);
+    const model = deterministicModel(g.config, { tiedHead: g.tiedHead });
+    const steps = g.greedy[0].length - g.prompt[0].length;
+    const idx = tf.tensor2d(g.prompt, undefined, "int32");
+    const out = generate(model, idx, { maxNewTokens: steps, contextSize: g.config.contextLength });
+    assert.deepEqual(out.arraySync(), g.greedy);
+    tf.dispose([idx, out]);
+    model.dispose();
+  });
+}
+
+test("stops at eos without appending it; no tensor leaks", () => {
+  const g = load("small");
+  const model = deterministicModel(g.config, { tiedHead: g.tiedHead });
+  const prompt = [g.prompt[0]];
+  const full = g.greedy[0];
+  // pretend the 5th generated token is the end-of-text token
+  const eos = full[prompt[0].length + 4];
+  const firstEos = full.indexOf(eos, prompt[0].length);
+  const before = tf.memory().numTensors;
+  const [ids] = generateIds(model, prompt, { maxNewTokens: 30, contextSize: g.config.contextLength, eosId: eos });
+  assert.equal(tf.memory().numTensors, before);
+  assert.deepEqual(ids, full.slice(0, firstEos));
+  model.dispose();
+});
+
+test("top-k sampling is seeded, stays within the top k, and temperature 0 is greedy", () => {
+  const logits = Float32Array.from([0.1, 3, 2.9, -1, 2.8, 0]);
+  const draws = (seed: number) => Array.from({ length: 200 }, ((rng) => () => pickNextToken(logits, 1.5, 3, rng))(new Rng(seed)));
+  const a = draws(5);
+  assert.deepEqual(a, draws(5));
+  assert.notDeepEqual(a, draws(6));
+  assert.deepEqual(new Set(a), new Set([1, 2, 4]));
+  assert.equal(pickNextToken(logits, 0, undefined, new Rng(1)), 1);
+  // a tiny temperature concentrates the mass on the best token
+  assert.ok(Array.from({ length: 50 }, ((rng) => () => pickNextToken(logits, 0.01, undefined, rng))(new Rng(2))).every((t) => t === 1));
+});
+
+test("generateResponse: prompt = formatInput alone, response cut after it, header removed, trimmed", () => {
+  // a model that always answers with the same text: "\n\n### Response:\n  Paris. " then <|endoftext|>
+  const answer = [...encodeText("\n\n### Response:\n  Paris. "), 50256];
+  const entry = { instruction: "Name the capital of France.", input: "" };
+  const promptLen = encodeText(formatInput(entry)).length;
+  const cfg: GPTConfig = { vocabSize: 50257, contextLength: 256, embDim: 4, nHeads: 1, nLayers: 1, dropRate: 0, qkvBias: true };
+  const model = new GPTModel(cfg);
+  // replace the forward pass: logits peaked at the next token of `answer`
+  model.forward = (idx: tf.Tensor2D) =>
+    tf.tidy(() => {
+      const [b, t] = idx.shape;
+      const k = Math.max(0, t - promptLen);
+      const next = answer[Math.min(k, answer.length - 1)];
+      const rows = tf.oneHot(tf.fill([b * t], next, "int32"), cfg.vocabSize).reshape([b, t, cfg.vocabSize]);
+      return tf.mul(rows, 10) as tf.Tensor3D; // (B, T, V)
+    });
+  assert.equal(generateResponse(model, entry), "Paris.");
+  model.dispose();
+});
+
+test("text <-> token ids round trip, and bad options are ConfigErrors", () => {
+  const ids = textToTokenIds("Every effort moves you");
+  assert.deepEqual(ids.shape, [1, 4]);
+  assert.equal(tokenIdsToText(ids), "Every effort moves you");
+  ids.dispose();
+  const g = load("small");
+  const model = deterministicModel(g.config, { tiedHead: g.tiedHead });
+  assert.throws(() => generateIds(model, [[1]], { maxNewTokens: 1, temperature: -1 }), ConfigError);
+  assert.throws(() => generateIds(model, [[1]], { maxNewTokens: 1, topK: 0 }), ConfigError);
+  assert.throws(() => generateIds(model, [[1]], { maxNewTokens: 1, contextSize: 999 }), ConfigError);
+  model.dispose();
+});
