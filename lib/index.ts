@@ -27,3 +27,7 @@ export * from "./model/weights";
 export * from "./model/hub";
 export * from "./atomic-file";
 export * from "./model/float16";
+export * from "./train/adamw";
+export * from "./train/train";
+export * from "./generate";
+export * from "./plot";
