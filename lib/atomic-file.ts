@@ -10,6 +10,7 @@ import * as path from "node:path";
 /** Creates `file` atomically; `write` gets the temporary file's descriptor. */
 export function writeFileAtomic(file: string, write: (fd: number) => void): void {
   const dir = path.dirname(path.resolve(file));
+  removeStaleTemps(dir, path.basename(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
   const fd = fs.openSync(tmp, "w");
   try {
@@ -23,6 +24,28 @@ export function writeFileAtomic(file: string, write: (fd: number) => void): void
   fs.closeSync(fd);
   fs.renameSync(tmp, file);
   syncDir(dir);
+}
+
+/**
+ * Deletes temporary files a killed writer left for `base` (a killed save of gpt2-medium leaves
+ * 1.4 GB behind). Only those whose process is gone: another live process may be writing.
+ */
+function removeStaleTemps(dir: string, base: string): void {
+  const prefix = `.${base}.`;
+  for (const entry of fs.readdirSync(dir)) {
+    if (!entry.startsWith(prefix) || !entry.endsWith(".tmp")) continue;
+    const pid = Number(entry.slice(prefix.length).split(".")[0]);
+    if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) fs.rmSync(path.join(dir, entry), { force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0); // signal 0: only asks whether the process exists
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by someone else
+  }
 }
 
 /** Writes all of `bytes` at the current position (writeSync may write less than asked). */
