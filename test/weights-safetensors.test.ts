@@ -119,6 +119,12 @@ test("malformed header JSON is refused", () => {
   throwsWeights(() => SafetensorsFile.open(file), /json\.safetensors: malformed header JSON/);
 });
 
+test("__metadata__ that is not string to string is refused", () => {
+  const file = path.join(dir, "meta.safetensors");
+  writeRawSafetensors(file, [], { format: 1 } as unknown as Record<string, string>);
+  throwsWeights(() => SafetensorsFile.open(file), /meta\.safetensors: malformed header JSON \("__metadata__" must map strings to strings\)/);
+});
+
 test("a malformed entry names the tensor", () => {
   const file = path.join(dir, "entry.safetensors");
   writeRawSafetensors(file, [{ name: "w", dtype: "F32", shape: [-1], bytes: bytes(1) }]);

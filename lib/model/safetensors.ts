@@ -196,6 +196,8 @@ export class SafetensorsFile {
     const dataLen = this.size - dataStart;
     for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
       if (name === "__metadata__") {
+        const strings = typeof entry === "object" && entry !== null && Object.values(entry).every((v) => typeof v === "string");
+        if (!strings) throw new WeightsError(`${f}: malformed header JSON ("__metadata__" must map strings to strings)`);
         Object.assign(this.metadata, entry);
         continue;
       }
