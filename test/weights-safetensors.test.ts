@@ -99,7 +99,7 @@ test("a download cut short names the first tensor past the end and says truncate
   ]);
   const full = fs.readFileSync(file);
   fs.writeFileSync(file, full.subarray(0, full.length - 5));
-  throwsWeights(() => SafetensorsFile.open(file), /cut\.safetensors: tensor "b": data_offsets \[8, 20\] the file is truncated/, /download it again/);
+  throwsWeights(() => SafetensorsFile.open(file), /cut\.safetensors: tensor "b": data_offsets \[8, 20\] go past the end: the file is truncated \(the header describes 20 data bytes, the file has 15\)/, /download it again/);
 });
 
 test("a header length beyond the file is refused", () => {
@@ -137,7 +137,7 @@ test("offsets out of range are refused, naming the tensor", () => {
     { name: "a", dtype: "F32", shape: [1], bytes: bytes(1) },
     { name: "far", dtype: "F32", shape: [1], bytes: bytes(2), offsets: [96, 100] },
   ]);
-  throwsWeights(() => SafetensorsFile.open(file), /range\.safetensors: tensor "far": data_offsets \[96, 100\] out of range \(the data section has 8 bytes\)/);
+  throwsWeights(() => SafetensorsFile.open(file), /range\.safetensors: tensor "far": data_offsets \[96, 100\] are out of range \(the data section has 8 bytes\)/);
 });
 
 test("overlapping tensors are refused, naming both", () => {

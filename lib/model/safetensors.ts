@@ -233,8 +233,8 @@ export class SafetensorsFile {
     if (past) {
       // a header describing back-to-back tensors that run past the end is a cut-off download
       const why = contiguous
-        ? `the file is truncated (the header describes ${covered} data bytes, the file has ${dataLen}): download it again`
-        : `out of range (the data section has ${dataLen} bytes)`;
+        ? `go past the end: the file is truncated (the header describes ${covered} data bytes, the file has ${dataLen}); download it again`
+        : `are out of range (the data section has ${dataLen} bytes)`;
       throw new WeightsError(`${f}: tensor "${past.name}": data_offsets ${rel(past)} ${why}`);
     }
   }
