@@ -29,6 +29,8 @@ export interface LossPlotOptions {
   title?: string;
   /** x positions for the epoch axis; default: the history's `epochsAt` (where each evaluation really was) */
   epochsSeen?: number[];
+  /** the run's length: the epoch axis spans [0, numEpochs] (default: as far as the data goes) */
+  numEpochs?: number;
   width?: number;
   height?: number;
 }
@@ -64,14 +66,16 @@ export function lossPlotFigure(curves: LossCurves, opts: LossPlotOptions = {}): 
       },
     ],
     layout: {
-      title: { text: opts.title ?? "Loss during fine-tuning" },
+      // the title sits above the top (tokens) axis, not on its label
+      title: { text: opts.title ?? "Loss during fine-tuning", y: 0.98, yanchor: "top" },
       width: opts.width ?? 760,
       height: opts.height ?? 420,
-      xaxis: { title: { text: "Epochs" }, dtick: 1, rangemode: "tozero" },
+      // whole epochs only, as the book's MaxNLocator(integer=True)
+      xaxis: { title: { text: "Epochs" }, dtick: 1, rangemode: "tozero", ...(opts.numEpochs ? { range: [0, opts.numEpochs] } : {}) },
       xaxis2: { title: { text: "Tokens seen" }, overlaying: "x", side: "top", rangemode: "tozero" },
       yaxis: { title: { text: "Loss" } },
       legend: { x: 1, xanchor: "right", y: 1 }, // the book's loc="upper right"
-      margin: { t: 90 },
+      margin: { t: 120 },
     },
   };
 }

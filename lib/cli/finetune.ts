@@ -1,0 +1,168 @@
+/**
+ * `npm run finetune`: the whole of chapter 7 in one command. Load the data, split it,
+ * choose a model, fine-tune it with the book's `train_model_simple`, then write into the
+ * run folder:
+ *
+ *   loss-history.json                 the losses, tokens seen and steps of every evaluation
+ *   loss-plot.html, loss-plot.png     the book's loss plot (the PNG needs a Chromium)
+ *   instruction-data-with-response.json   the test entries with a `model_response` field (section 7.7)
+ *   model/                            the fine-tuned model as a Hugging Face GPT-2 folder
+ *
+ * `--model` also accepts a JSON file with GPTConfig fields (over the "tiny" config), which
+ * the tests use to train a very small model in seconds; see lib/cli/common.ts.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { Command, Option } from "commander";
+import * as cliProgress from "cli-progress";
+import { ConfigError } from "../errors";
+import { loadInstructionData, DEFAULT_DATA_FILE, InstructionEntry } from "../data/instruction-data";
+import { splitData } from "../data/split";
+import { InstructionDataset } from "../data/dataset";
+import { DataLoader } from "../data/loader";
+import { formatInput } from "../data/prompt";
+import { formatParamSummary } from "../model/gpt";
+import { saveGPT2Directory } from "../model/weights";
+import { AdamW } from "../train/adamw";
+import { trainModelSimple } from "../train/train";
+import { generateResponse } from "../generate";
+import { saveLossPlot } from "../plot";
+import { chooseModel, parseBackend, parseIntOption, parseNumberOption, runCli, startEngine } from "./common";
+
+interface FinetuneOptions {
+  model: string;
+  weights?: string;
+  data: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  weightDecay: number;
+  evalFreq: number;
+  evalIter: number;
+  seed: number;
+  limit?: number;
+  out?: string;
+  force: boolean;
+  backend?: "auto" | "tensorflow" | "wasm" | "cpu";
+  responseTokens: number;
+}
+
+function program(): Command {
+  return new Command("finetune")
+    .description("Instruction fine-tune GPT-2 as in chapter 7 and save the losses, plot, test responses and model")
+    .option("--model <name>", "auto | gpt2-small | gpt2-medium | gpt2-large | gpt2-xl | tiny | <config.json>", "auto")
+    .option("--weights <dir>", "start from this Hugging Face GPT-2 folder instead of --model")
+    .option("--data <file>", "instruction data (JSON array of {instruction, input, output})", DEFAULT_DATA_FILE)
+    .option("--epochs <n>", "training epochs", parseIntOption(1), 2)
+    .option("--batch-size <n>", "sequences per batch", parseIntOption(1), 8)
+    .option("--lr <x>", "AdamW learning rate", parseNumberOption(0), 5e-5)
+    .option("--weight-decay <x>", "AdamW decoupled weight decay", parseNumberOption(0), 0.1)
+    .option("--eval-freq <n>", "evaluate every n steps", parseIntOption(1), 5)
+    .option("--eval-iter <n>", "batches per evaluation", parseIntOption(1), 5)
+    .option("--seed <n>", "seed for init, shuffling and dropout", parseIntOption(0), 123)
+    .option("--limit <n>", "use only the first n entries of the data file (quick runs)", parseIntOption(1))
+    .option("--out <dir>", "run folder (default runs/<timestamp>)")
+    .option("--force", "write into --out even if it exists and is not empty", false)
+    .option("--backend <name>", "tensorflow | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
+    // tests only: shorter test-set responses, so a CLI test finishes in seconds (the book: 256)
+    .addOption(new Option("--response-tokens <n>").argParser(parseIntOption(0)).default(256).hideHelp());
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[:.]/g, "-").replace(/-\d{3}Z$/, "Z");
+}
+
+/** The run folder: refuse an existing non-empty one unless --force. */
+function prepareOut(out: string | undefined, force: boolean): string {
+  const dir = path.resolve(out ?? path.join("runs", timestamp()));
+  if (fs.existsSync(dir)) {
+    if (!fs.statSync(dir).isDirectory()) throw new ConfigError(`--out ${dir}: exists and is not a folder`);
+    if (fs.readdirSync(dir).length > 0 && !force) {
+      throw new ConfigError(`--out ${dir}: the folder exists and is not empty; choose another or pass --force to overwrite`);
+    }
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+async function main(): Promise<void> {
+  const opts = program().parse().opts<FinetuneOptions>();
+  await startEngine(opts.backend);
+  const outDir = prepareOut(opts.out, opts.force);
+  const log = (line: string) => console.log(line);
+
+  let entries: InstructionEntry[] = await loadInstructionData(opts.data);
+  if (opts.limit !== undefined) entries = entries.slice(0, opts.limit);
+  const { train, test, val } = splitData(entries, { source: opts.data });
+  log(`data: ${opts.data}: ${entries.length} entries -> train ${train.length}, val ${val.length}, test ${test.length}`);
+
+  const { model, description } = await chooseModel({ model: opts.model, weights: opts.weights, seed: opts.seed, log });
+  log(`model: ${description}`);
+  log(formatParamSummary(model));
+
+  // the book's loaders: train shuffled with drop_last, val/test in order; cut to the model's context
+  const collateOptions = { allowedMaxLength: model.cfg.contextLength };
+  const trainSet = new InstructionDataset(train);
+  const notice = trainSet.truncationNotice(model.cfg.contextLength, "train split");
+  if (notice) log(notice);
+  const trainLoader = new DataLoader(trainSet, { batchSize: opts.batchSize, shuffle: true, dropLast: true, seed: opts.seed, collateOptions });
+  const valLoader = new DataLoader(new InstructionDataset(val), { batchSize: opts.batchSize, collateOptions });
+
+  const optimizer = new AdamW(model.params, { lr: opts.lr, weightDecay: opts.weightDecay });
+  const tty = process.stdout.isTTY === true;
+  const bars = tty
+    ? new cliProgress.MultiBar(
+        { format: "{bar} {percentage}% | step {value}/{total} | ETA {eta_formatted} | {info}", hideCursor: true, clearOnComplete: true },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  const say = (line: string) => (bars ? bars.log(line + "\n") : log(line));
+  let bar: cliProgress.SingleBar | undefined;
+  const started = Date.now();
+  const history = await trainModelSimple(model, trainLoader, valLoader, optimizer, {
+    numEpochs: opts.epochs,
+    evalFreq: opts.evalFreq,
+    evalIter: opts.evalIter,
+    startContext: formatInput(val[0]),
+    log: say,
+    onStep: (s) => {
+      if (bars) {
+        bar ??= bars.create(s.totalSteps, 0, { info: "" });
+        bar.update(s.step + 1, { info: `epoch ${s.epoch + 1} loss ${s.loss.toFixed(3)}` });
+      }
+    },
+  });
+  bars?.stop();
+  const minutes = (Date.now() - started) / 60000;
+  log(`Training completed in ${minutes.toFixed(2)} minutes.`);
+  optimizer.dispose();
+
+  const historyFile = path.join(outDir, "loss-history.json");
+  const { position, stopped, ...curves } = history;
+  fs.writeFileSync(historyFile, JSON.stringify({ ...curves, numEpochs: opts.epochs, minutes, model: description, options: opts }, null, 2) + "\n");
+  log(`saved ${historyFile}`);
+  const plot = await saveLossPlot(curves, outDir, "loss-plot", { numEpochs: opts.epochs });
+  log(`saved ${plot.html}`);
+  log(plot.png ? `saved ${plot.png}` : `no loss-plot.png: ${plot.reason} (the HTML plot is there)`);
+
+  // section 7.7: a response for every test entry
+  const responses: Array<InstructionEntry & { model_response: string }> = [];
+  const genBar = bars ? new cliProgress.SingleBar({ format: "responses {bar} {value}/{total} | ETA {eta_formatted}", clearOnComplete: true }, cliProgress.Presets.shades_classic) : undefined;
+  genBar?.start(test.length, 0);
+  for (const entry of test) {
+    responses.push({ ...entry, model_response: generateResponse(model, entry, { maxNewTokens: opts.responseTokens }) });
+    genBar?.increment();
+    await new Promise((r) => setImmediate(r));
+  }
+  genBar?.stop();
+  const responsesFile = path.join(outDir, "instruction-data-with-response.json");
+  fs.writeFileSync(responsesFile, JSON.stringify(responses, null, 4) + "\n"); // indent=4, as the book's json.dump
+  log(`saved ${responsesFile}`);
+
+  const modelDir = path.join(outDir, "model");
+  await saveGPT2Directory(model, modelDir);
+  log(`saved ${modelDir}`);
+  model.dispose();
+}
+
+if (require.main === module) runCli(main);
