@@ -31,3 +31,4 @@ export * from "./train/adamw";
 export * from "./train/train";
 export * from "./generate";
 export * from "./plot";
+export * from "./model/select";
