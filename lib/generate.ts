@@ -17,6 +17,7 @@ import { formatInput } from "./data/prompt";
 import { decodeTokens, encodeText, END_OF_TEXT } from "./data/tokenizer";
 import type { InstructionEntry } from "./data/instruction-data";
 import type { GPTModel } from "./model/gpt";
+import { KVCacheDecoder } from "./generate-cached";
 
 export interface GenerateOptions {
   /** how many tokens to add at most */
@@ -33,6 +34,8 @@ export interface GenerateOptions {
   rng?: Rng;
   /** seed for the default Rng (default 123, the book's torch.manual_seed(123)) */
   seed?: number;
+  /** reuse earlier tokens' keys and values (generate-cached.ts): same tokens, much faster; default false */
+  kvCache?: boolean;
 }
 
 /** Choose the next token from one row of logits (length V); see the file comment. */
@@ -99,19 +102,33 @@ export function generateIds(model: GPTModel, idx: number[][], opts: GenerateOpti
   const rows = idx.map((r) => r.slice());
   if (rows.length === 0 || rows[0].length === 0) throw new ConfigError("generate: the prompt has no tokens");
   const vocab = model.cfg.vocabSize;
-  for (let step = 0; step < opts.maxNewTokens; step++) {
-    const t = Math.min(rows[0].length, contextSize);
-    // (B, T) -> logits (B, 1, V) of the last position only, pulled to JS
-    const last = tf.tidy(() => {
-      const cond = tf.tensor2d(rows.map((r) => r.slice(-contextSize)), [rows.length, t], "int32"); // (B, t)
-      const logits = model.forward(cond, false); // (B, t, V)
-      return logits.slice([0, t - 1, 0], [rows.length, 1, vocab]); // (B, 1, V)
-    });
-    const values = last.dataSync() as Float32Array;
-    last.dispose();
-    const next = rows.map((_, b) => pickNextToken(values.subarray(b * vocab, (b + 1) * vocab), temperature, opts.topK, rng));
-    if (opts.eosId !== undefined && next.every((id) => id === opts.eosId)) break;
-    next.forEach((id, b) => rows[b].push(id));
+  const cache = opts.kvCache ? new KVCacheDecoder(model) : null;
+  try {
+    for (let step = 0; step < opts.maxNewTokens; step++) {
+      const t = Math.min(rows[0].length, contextSize);
+      let last: tf.Tensor;
+      if (cache !== null) {
+        // only the tokens the cache has not seen; once the text outgrows the context, start
+        // again on the cropped window, since every position shifts (what the plain loop does)
+        if (rows[0].length > contextSize) cache.dispose();
+        const fresh = cache.length === 0 ? t : rows[0].length - cache.length;
+        last = cache.next(rows.map((r) => r.slice(r.length - fresh))); // (B, V)
+      } else {
+        // (B, T) -> logits (B, 1, V) of the last position only, pulled to JS
+        last = tf.tidy(() => {
+          const cond = tf.tensor2d(rows.map((r) => r.slice(-contextSize)), [rows.length, t], "int32"); // (B, t)
+          const logits = model.forward(cond, false); // (B, t, V)
+          return logits.slice([0, t - 1, 0], [rows.length, 1, vocab]); // (B, 1, V)
+        });
+      }
+      const values = last.dataSync() as Float32Array;
+      last.dispose();
+      const next = rows.map((_, b) => pickNextToken(values.subarray(b * vocab, (b + 1) * vocab), temperature, opts.topK, rng));
+      if (opts.eosId !== undefined && next.every((id) => id === opts.eosId)) break;
+      next.forEach((id, b) => rows[b].push(id));
+    }
+  } finally {
+    cache?.dispose();
   }
   return rows;
 }
@@ -146,7 +163,8 @@ export type ResponseOptions = Partial<GenerateOptions>;
  * "### Response:" header itself, having learned it), generation stops at
  * <|endoftext|>, and the response is the text after the prompt with
  * "### Response:" removed and surrounding whitespace trimmed.
- * Defaults as the book: 256 new tokens, greedy, eos = END_OF_TEXT.
+ * Defaults as the book: 256 new tokens, greedy, eos = END_OF_TEXT; with the key/value
+ * cache on (same tokens, many times faster; `kvCache: false` runs the book's plain loop).
  */
 export function generateResponse(
   model: GPTModel,
@@ -164,6 +182,7 @@ export function responseForPrompt(model: GPTModel, prompt: string, opts: Respons
     ...opts,
     maxNewTokens: opts.maxNewTokens ?? 256,
     eosId: opts.eosId ?? END_OF_TEXT,
+    kvCache: opts.kvCache ?? true,
   });
   const text = decodeTokens(ids);
   // split/join: Python's str.replace removes every occurrence, not just the first

@@ -32,3 +32,4 @@ export * from "./train/train";
 export * from "./generate";
 export * from "./plot";
 export * from "./model/select";
+export * from "./generate-cached";

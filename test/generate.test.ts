@@ -13,6 +13,7 @@ import { formatInput } from "../lib/data/prompt";
 import { encodeText } from "../lib/data/tokenizer";
 import { generate, generateIds, generateResponse, pickNextToken, textToTokenIds, tokenIdsToText } from "../lib/generate";
 import { ConfigError } from "../lib/errors";
+import { KVCacheDecoder } from "../lib/generate-cached";
 import { deterministicModel } from "./helpers/deterministic-weights";
 
 interface Golden {
@@ -37,6 +38,32 @@ for (const name of ["small", "vocab"]) {
     const out = generate(model, idx, { maxNewTokens: steps, contextSize: g.config.contextLength });
     assert.deepEqual(out.arraySync(), g.greedy);
     tf.dispose([idx, out]);
+    model.dispose();
+  });
+}
+
+for (const name of ["small", "vocab"]) {
+  test(`${name}: the key/value cache gives PyTorch's greedy tokens too, and the same logits as forward`, () => {
+    const g = load(name);
+    const model = deterministicModel(g.config, { tiedHead: g.tiedHead });
+    const steps = g.greedy[0].length - g.prompt[0].length;
+    const before = tf.memory().numTensors;
+    assert.deepEqual(generateIds(model, g.prompt, { maxNewTokens: steps, contextSize: g.config.contextLength, kvCache: true }), g.greedy);
+    assert.equal(tf.memory().numTensors, before, "the cache leaked tensors");
+    // prefill 3 tokens, then one at a time: each step's logits equal forward's last position
+    const seq = g.greedy.map((r) => r.slice(0, Math.min(r.length, g.config.contextLength)));
+    const dec = new KVCacheDecoder(model);
+    for (let t = 3; t <= seq[0].length; t++) {
+      const got = dec.next(seq.map((r) => (t === 3 ? r.slice(0, 3) : [r[t - 1]])));
+      const want = tf.tidy(() => {
+        const logits = model.forward(tf.tensor2d(seq.map((r) => r.slice(0, t)), undefined, "int32"));
+        return logits.slice([0, t - 1, 0], [seq.length, 1, -1]).reshape([seq.length, -1]);
+      });
+      const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(got, want))).dataSync()[0]);
+      assert.ok(diff < 1e-4, `position ${t - 1}: max |cached - forward| = ${diff}`);
+      tf.dispose([got, want]);
+    }
+    dec.dispose();
     model.dispose();
   });
 }
@@ -84,7 +111,7 @@ test("generateResponse: prompt = formatInput alone, response cut after it, heade
       const rows = tf.oneHot(tf.fill([b * t], next, "int32"), cfg.vocabSize).reshape([b, t, cfg.vocabSize]);
       return tf.mul(rows, 10) as tf.Tensor3D; // (B, T, V)
     });
-  assert.equal(generateResponse(model, entry), "Paris.");
+  assert.equal(generateResponse(model, entry, { kvCache: false }), "Paris.");
   model.dispose();
 });
 

@@ -55,7 +55,7 @@ function program(): Command {
     .option("--data <file>", "instruction data (JSON array of {instruction, input, output})", DEFAULT_DATA_FILE)
     .option("--epochs <n>", "training epochs", parseIntOption(1), 2)
     .option("--batch-size <n>", "sequences per batch", parseIntOption(1), 8)
-    .option("--lr <x>", "AdamW learning rate", parseNumberOption(0), 5e-5)
+    .option("--lr <x>", `AdamW learning rate (${RANDOM_INIT_LR} when starting from random weights)`, parseNumberOption(0), 5e-5)
     .option("--weight-decay <x>", "AdamW decoupled weight decay", parseNumberOption(0), 0.1)
     .option("--eval-freq <n>", "evaluate every n steps", parseIntOption(1), 5)
     .option("--eval-iter <n>", "batches per evaluation", parseIntOption(1), 5)
@@ -67,6 +67,13 @@ function program(): Command {
     // tests only: shorter test-set responses, so a CLI test finishes in seconds (the book: 256)
     .addOption(new Option("--response-tokens <n>").argParser(parseIntOption(0)).default(256).hideHelp());
 }
+
+/**
+ * The learning rate when a model starts from random weights and --lr is not given.
+ * The book's 5e-5 nudges a pretrained model; from scratch it would barely move the loss
+ * in two epochs, so the small offline config trains with a larger step.
+ */
+export const RANDOM_INIT_LR = 1e-3;
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, "-").replace(/-\d{3}Z$/, "Z");
@@ -86,7 +93,8 @@ function prepareOut(out: string | undefined, force: boolean): string {
 }
 
 async function main(): Promise<void> {
-  const opts = program().parse().opts<FinetuneOptions>();
+  const cmd = program().parse();
+  const opts = cmd.opts<FinetuneOptions>();
   await startEngine(opts.backend);
   const outDir = prepareOut(opts.out, opts.force);
   const log = (line: string) => console.log(line);
@@ -96,8 +104,12 @@ async function main(): Promise<void> {
   const { train, test, val } = splitData(entries, { source: opts.data });
   log(`data: ${opts.data}: ${entries.length} entries -> train ${train.length}, val ${val.length}, test ${test.length}`);
 
-  const { model, description } = await chooseModel({ model: opts.model, weights: opts.weights, seed: opts.seed, log });
+  const { model, description, pretrained } = await chooseModel({ model: opts.model, weights: opts.weights, seed: opts.seed, log });
   log(`model: ${description}`);
+  if (!pretrained && cmd.getOptionValueSource("lr") === "default") {
+    opts.lr = RANDOM_INIT_LR;
+    log(`lr: ${opts.lr} (random init; the book's 5e-5 is for pretrained weights; set --lr to override)`);
+  }
   log(formatParamSummary(model));
 
   // the book's loaders: train shuffled with drop_last, val/test in order; cut to the model's context
