@@ -9,7 +9,8 @@
  *   model/                            the fine-tuned model as a Hugging Face GPT-2 folder
  *
  * `--model` also accepts a JSON file with GPTConfig fields (over the "tiny" config), which
- * the tests use to train a very small model in seconds; see lib/cli/common.ts.
+ * the tests use to train a very small model in seconds; see lib/model/select.ts.
+ * A hidden `--response-tokens N` (tests only) caps the test-set responses (the book: 256).
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -27,7 +28,8 @@ import { AdamW } from "../train/adamw";
 import { trainModelSimple } from "../train/train";
 import { generateResponse } from "../generate";
 import { saveLossPlot } from "../plot";
-import { chooseModel, parseBackend, parseIntOption, parseNumberOption, runCli, startEngine } from "./common";
+import { chooseModel } from "../model/select";
+import { parseBackend, parseIntOption, parseNumberOption, runCli, startEngine } from "./common";
 
 interface FinetuneOptions {
   model: string;
@@ -104,7 +106,8 @@ async function main(): Promise<void> {
   const { train, test, val } = splitData(entries, { source: opts.data });
   log(`data: ${opts.data}: ${entries.length} entries -> train ${train.length}, val ${val.length}, test ${test.length}`);
 
-  const { model, description, pretrained } = await chooseModel({ model: opts.model, weights: opts.weights, seed: opts.seed, log });
+  const { model, name, source, pretrained } = await chooseModel({ model: opts.model, weightsDir: opts.weights, seed: opts.seed, log });
+  const description = `${name}, ${pretrained ? "pretrained" : "random init"} (${source})`;
   log(`model: ${description}`);
   if (!pretrained && cmd.getOptionValueSource("lr") === "default") {
     opts.lr = RANDOM_INIT_LR;
