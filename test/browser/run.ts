@@ -127,8 +127,10 @@ async function main(): Promise<number> {
   let failed = 0;
   try {
     const t0 = Date.now();
-    // COURSE_OFFLINE=1: the notebooks take the offline path (small config, no downloads)
-    server = await startJupyter({ root: ROOT, env: { COURSE_OFFLINE: process.env.COURSE_OFFLINE ?? "1" } });
+    // COURSE_OFFLINE=1: the offline path (the tiny config, no downloads); COURSE_QUICK=1: notebook 05's
+    // quick setting (120 training entries), as the notebook tests use. Either can be overridden.
+    const env = { COURSE_OFFLINE: process.env.COURSE_OFFLINE ?? "1", COURSE_QUICK: process.env.COURSE_QUICK ?? "1" };
+    server = await startJupyter({ root: ROOT, env });
     browser = await launchChromium({ ownSignals: true });
     console.log(`jupyter ${server.baseUrl} and chromium ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     for (const rel of files) {
