@@ -107,7 +107,7 @@ async function main(): Promise<void> {
   log(`data: ${opts.data}: ${entries.length} entries -> train ${train.length}, val ${val.length}, test ${test.length}`);
 
   const { model, name, source, pretrained } = await chooseModel({ model: opts.model, weightsDir: opts.weights, seed: opts.seed, log });
-  const description = `${name}, ${pretrained ? "pretrained" : "random init"} (${source})`;
+  const description = pretrained ? `${name}, pretrained (${source})` : `${name}, ${source}`;
   log(`model: ${description}`);
   if (!pretrained && cmd.getOptionValueSource("lr") === "default") {
     opts.lr = RANDOM_INIT_LR;
@@ -131,7 +131,11 @@ async function main(): Promise<void> {
         cliProgress.Presets.shades_classic,
       )
     : undefined;
-  const say = (line: string) => (bars ? bars.log(line + "\n") : log(line));
+  const say = (line: string) => {
+    if (!bars) return log(line);
+    bars.log(line + "\n");
+    bars.update(); // print it now: MultiBar only flushes its log on a redraw
+  };
   let bar: cliProgress.SingleBar | undefined;
   const started = Date.now();
   const history = await trainModelSimple(model, trainLoader, valLoader, optimizer, {
