@@ -33,3 +33,4 @@ export * from "./generate";
 export * from "./plot";
 export * from "./model/select";
 export * from "./generate-cached";
+export * from "./train/checkpoint";

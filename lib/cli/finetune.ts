@@ -7,6 +7,9 @@
  *   loss-plot.html, loss-plot.png     the book's loss plot (the PNG needs a Chromium)
  *   instruction-data-with-response.json   the test entries with a `model_response` field (section 7.7)
  *   model/                            the fine-tuned model as a Hugging Face GPT-2 folder
+ *   checkpoint/                       model + optimizer + position after each epoch (lib/train/checkpoint.ts)
+ *
+ * Ctrl-C stops after the current step and saves a checkpoint; `--resume DIR` continues it.
  *
  * `--model` also accepts a JSON file with GPTConfig fields (over the "tiny" config), which
  * the tests use to train a very small model in seconds; see lib/model/select.ts.
@@ -26,6 +29,7 @@ import { formatParamSummary } from "../model/gpt";
 import { saveGPT2Directory } from "../model/weights";
 import { AdamW } from "../train/adamw";
 import { trainModelSimple } from "../train/train";
+import { CHECKPOINT_DIR, loadCheckpoint, saveCheckpoint } from "../train/checkpoint";
 import { generateResponse } from "../generate";
 import { saveLossPlot } from "../plot";
 import { chooseModel } from "../model/select";
@@ -45,6 +49,7 @@ interface FinetuneOptions {
   limit?: number;
   out?: string;
   force: boolean;
+  resume?: string;
   backend?: "auto" | "tensorflow" | "wasm" | "cpu";
   responseTokens: number;
 }
@@ -65,6 +70,7 @@ function program(): Command {
     .option("--limit <n>", "use only the first n entries of the data file (quick runs)", parseIntOption(1))
     .option("--out <dir>", "run folder (default runs/<timestamp>)")
     .option("--force", "write into --out even if it exists and is not empty", false)
+    .option("--resume <dir>", "continue the run in <dir> from its last checkpoint (same settings; --epochs may extend it)")
     .option("--backend <name>", "tensorflow | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
     // tests only: shorter test-set responses, so a CLI test finishes in seconds (the book: 256)
     .addOption(new Option("--response-tokens <n>").argParser(parseIntOption(0)).default(256).hideHelp());
@@ -96,20 +102,30 @@ function prepareOut(out: string | undefined, force: boolean): string {
 
 async function main(): Promise<void> {
   const cmd = program().parse();
-  const opts = cmd.opts<FinetuneOptions>();
+  let opts = cmd.opts<FinetuneOptions>();
   await startEngine(opts.backend);
-  const outDir = prepareOut(opts.out, opts.force);
   const log = (line: string) => console.log(line);
+  // --resume: the run folder's checkpoint gives the model, optimizer, position and settings
+  const resumed = opts.resume !== undefined ? await loadCheckpoint(opts.resume) : undefined;
+  if (resumed) {
+    const epochs = cmd.getOptionValueSource("epochs") === "cli" ? opts.epochs : (resumed.state.options.epochs as number);
+    opts = { ...(resumed.state.options as unknown as FinetuneOptions), epochs, resume: opts.resume, backend: opts.backend };
+    const p = resumed.state.position;
+    log(`resuming ${opts.resume}: epoch ${p.epoch + 1}, step ${p.globalStep + 1}, ${p.tokensSeen} tokens seen`);
+  }
+  const outDir = resumed ? path.resolve(opts.resume as string) : prepareOut(opts.out, opts.force);
 
   let entries: InstructionEntry[] = await loadInstructionData(opts.data);
   if (opts.limit !== undefined) entries = entries.slice(0, opts.limit);
   const { train, test, val } = splitData(entries, { source: opts.data });
   log(`data: ${opts.data}: ${entries.length} entries -> train ${train.length}, val ${val.length}, test ${test.length}`);
 
-  const { model, name, source, pretrained } = await chooseModel({ model: opts.model, weightsDir: opts.weights, seed: opts.seed, log });
+  const { model, name, source, pretrained } = resumed
+    ? { model: resumed.model, name: "checkpoint", source: path.join(outDir, CHECKPOINT_DIR), pretrained: true }
+    : await chooseModel({ model: opts.model, weightsDir: opts.weights, seed: opts.seed, log });
   const description = pretrained ? `${name}, pretrained (${source})` : `${name}, ${source}`;
   log(`model: ${description}`);
-  if (!pretrained && cmd.getOptionValueSource("lr") === "default") {
+  if (!resumed && !pretrained && cmd.getOptionValueSource("lr") === "default") {
     opts.lr = RANDOM_INIT_LR;
     log(`lr: ${opts.lr} (random init; the book's 5e-5 is for pretrained weights; set --lr to override)`);
   }
@@ -124,6 +140,16 @@ async function main(): Promise<void> {
   const valLoader = new DataLoader(new InstructionDataset(val), { batchSize: opts.batchSize, collateOptions });
 
   const optimizer = new AdamW(model.params, { lr: opts.lr, weightDecay: opts.weightDecay });
+  if (resumed) optimizer.importState(resumed.optimizerState);
+
+  // Ctrl-C: finish the current step, save, stop; a second Ctrl-C quits at once
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    console.error("\nstopping after this step and saving (Ctrl-C again to quit at once)");
+  };
+  process.on("SIGINT", onSigint);
   const tty = process.stdout.isTTY === true;
   const bars = tty
     ? new cliProgress.MultiBar(
@@ -144,6 +170,13 @@ async function main(): Promise<void> {
     evalIter: opts.evalIter,
     startContext: formatInput(val[0]),
     log: say,
+    shouldStop: () => interrupted,
+    resume: resumed ? { position: resumed.state.position, history: resumed.state.history } : undefined,
+    // a checkpoint after every epoch, for --resume (and kill -9)
+    onEpochEnd: async ({ position, history }) => {
+      await saveCheckpoint(outDir, { model, optimizer, position, history, options: { ...opts } as Record<string, unknown> });
+      say(`checkpoint: ${path.join(outDir, CHECKPOINT_DIR)} (epoch ${position.epoch})`);
+    },
     onStep: (s) => {
       if (bars) {
         bar ??= bars.create(s.totalSteps, 0, { info: "" });
@@ -153,16 +186,27 @@ async function main(): Promise<void> {
   });
   bars?.stop();
   const minutes = (Date.now() - started) / 60000;
-  log(`Training completed in ${minutes.toFixed(2)} minutes.`);
+  if (history.stopped) {
+    // mid-epoch: save where we are, so --resume continues from this very step
+    await saveCheckpoint(outDir, { model, optimizer, position: history.position, history, options: { ...opts } as Record<string, unknown> });
+    log(`interrupted at step ${history.position.globalStep}; saved ${path.join(outDir, CHECKPOINT_DIR)}; continue with --resume ${outDir}`);
+  } else {
+    log(`Training completed in ${minutes.toFixed(2)} minutes.`);
+  }
+  process.off("SIGINT", onSigint);
   optimizer.dispose();
 
   const historyFile = path.join(outDir, "loss-history.json");
-  const { position, stopped, ...curves } = history;
+  const { position: _position, stopped: _stopped, ...curves } = history;
   fs.writeFileSync(historyFile, JSON.stringify({ ...curves, numEpochs: opts.epochs, minutes, model: description, options: opts }, null, 2) + "\n");
   log(`saved ${historyFile}`);
   const plot = await saveLossPlot(curves, outDir, "loss-plot", { numEpochs: opts.epochs });
   log(`saved ${plot.html}`);
   log(plot.png ? `saved ${plot.png}` : `no loss-plot.png: ${plot.reason} (the HTML plot is there)`);
+  if (history.stopped) {
+    model.dispose();
+    return;
+  }
 
   // section 7.7: a response for every test entry
   const responses: Array<InstructionEntry & { model_response: string }> = [];

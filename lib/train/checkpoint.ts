@@ -1,0 +1,102 @@
+/**
+ * Training checkpoints: everything needed to continue a run exactly where it stopped.
+ *
+ *   <run>/checkpoint/model/             the model, as a Hugging Face GPT-2 folder
+ *   <run>/checkpoint/optimizer.safetensors   AdamW's m and v ("m.<param>", "v.<param>")
+ *   <run>/checkpoint/state.json         step count, loop position, loss history, options
+ *
+ * A checkpoint is written whole into a temporary folder and then swapped in by renames,
+ * so `kill -9` at any moment leaves a loadable checkpoint: either the new one, or the
+ * previous one (under `checkpoint` or, between the two renames, `checkpoint.old`).
+ * The loader position (epoch, batch) is enough to replay the data order, since the
+ * loader's order depends only on (seed, epoch).
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { ConfigError } from "../errors";
+import { Rng } from "../random";
+import type { GPTModel } from "../model/gpt";
+import { loadGPT2Directory, saveGPT2Directory } from "../model/weights";
+import { readSafetensors, writeSafetensors, TensorToWrite } from "../model/safetensors";
+import type { AdamW, AdamWState, SavedTensor } from "./adamw";
+import type { TrainHistory, TrainPosition } from "./train";
+
+export const CHECKPOINT_DIR = "checkpoint";
+const STATE_FILE = "state.json";
+const OPTIMIZER_FILE = "optimizer.safetensors";
+
+export interface CheckpointState {
+  position: TrainPosition;
+  history: TrainHistory;
+  /** the model's dropout Rng state, so dropout masks continue the same stream */
+  modelRngState: number;
+  /** AdamW's hyperparameters and step count (the moments are in optimizer.safetensors) */
+  optimizer: Omit<AdamWState, "m" | "v">;
+  /** the run's options (for the command line to continue with the same settings) */
+  options: Record<string, unknown>;
+}
+
+/** Write a checkpoint of the run into `<runDir>/checkpoint`, atomically (see the file comment). */
+export async function saveCheckpoint(
+  runDir: string,
+  parts: { model: GPTModel; optimizer: AdamW; position: TrainPosition; history: TrainHistory; options: Record<string, unknown> },
+): Promise<string> {
+  const final = path.join(runDir, CHECKPOINT_DIR);
+  const tmp = path.join(runDir, `${CHECKPOINT_DIR}.tmp-${process.pid}`);
+  const old = path.join(runDir, `${CHECKPOINT_DIR}.old`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true });
+  await saveGPT2Directory(parts.model, path.join(tmp, "model"));
+  const { m, v, ...hyper } = parts.optimizer.exportState();
+  const tensors = new Map<string, TensorToWrite>();
+  for (const [name, t] of Object.entries(m)) tensors.set(`m.${name}`, t);
+  for (const [name, t] of Object.entries(v)) tensors.set(`v.${name}`, t);
+  writeSafetensors(path.join(tmp, OPTIMIZER_FILE), tensors, { step: String(hyper.step) });
+  const state: CheckpointState = {
+    position: parts.position,
+    history: parts.history,
+    modelRngState: parts.model.rng.state,
+    optimizer: hyper,
+    options: parts.options,
+  };
+  fs.writeFileSync(path.join(tmp, STATE_FILE), JSON.stringify(state, null, 2) + "\n");
+  // swap: the previous checkpoint stays loadable until the new one is in place
+  fs.rmSync(old, { recursive: true, force: true });
+  if (fs.existsSync(final)) fs.renameSync(final, old);
+  fs.renameSync(tmp, final);
+  fs.rmSync(old, { recursive: true, force: true });
+  return final;
+}
+
+export interface LoadedCheckpoint {
+  model: GPTModel;
+  /** pass to `optimizer.importState` */
+  optimizerState: AdamWState;
+  state: CheckpointState;
+}
+
+/** Load `<runDir>/checkpoint` (or `checkpoint.old`, if a save was killed between its renames). */
+export async function loadCheckpoint(runDir: string): Promise<LoadedCheckpoint> {
+  let dir = path.join(runDir, CHECKPOINT_DIR);
+  if (!fs.existsSync(path.join(dir, STATE_FILE))) dir = path.join(runDir, `${CHECKPOINT_DIR}.old`);
+  if (!fs.existsSync(path.join(dir, STATE_FILE))) {
+    throw new ConfigError(`${runDir}: no checkpoint to resume from (expected ${path.join(runDir, CHECKPOINT_DIR, STATE_FILE)})`);
+  }
+  let state: CheckpointState;
+  try {
+    state = JSON.parse(fs.readFileSync(path.join(dir, STATE_FILE), "utf8")) as CheckpointState;
+  } catch (err) {
+    throw new ConfigError(`${path.join(dir, STATE_FILE)}: unreadable checkpoint state (${(err as Error).message.split("\n")[0]})`);
+  }
+  const model = await loadGPT2Directory(path.join(dir, "model"));
+  model.rng = Rng.fromState(state.modelRngState);
+  const m: Record<string, SavedTensor> = {};
+  const v: Record<string, SavedTensor> = {};
+  const tensors = readSafetensors(path.join(dir, OPTIMIZER_FILE));
+  for (const [key, t] of tensors) {
+    const store = key.startsWith("m.") ? m : key.startsWith("v.") ? v : null;
+    if (store === null) throw new ConfigError(`${path.join(dir, OPTIMIZER_FILE)}: unexpected tensor "${key}"`);
+    store[key.slice(2)] = { shape: t.shape, data: t.data };
+  }
+  return { model, optimizerState: { ...state.optimizer, m, v }, state };
+}
