@@ -65,8 +65,7 @@ function unsortedSegmentSum(args: KernelArgs): tf.TensorInfo {
  * out[b, o, j, s] = x[b, o, indices[b, j], s], with x seen as (batch, outer, dim, slice).
  */
 function gatherBatched(x: tf.TensorInfo, indices: tf.TensorInfo, axis: number, batchDims: number, backend: WasmBackendLike): tf.TensorInfo {
-  const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(
-    x as tf.TensorInfo as tf.Tensor, indices as tf.TensorInfo as tf.Tensor, axis, batchDims);
+  const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(x, indices, axis, batchDims);
   const { batchSize, outerSize, dimSize, sliceSize } = info;
   const perBatch = tf.util.sizeFromShape(indices.shape) / batchSize; // indices seen as (batch, perBatch)
   const out = backend.makeOutput(info.outputShape, x.dtype);
