@@ -115,3 +115,109 @@ CHECKS["03"] = [
     },
   },
 ];
+
+/** 04–06 run offline on the random tiny model (the harness's setting) or on pretrained GPT-2 when it is there. */
+const offline = (nb: ExecutedNotebook, tag: string) => /NOT pretrained/.test(nb.text(tag));
+
+/** The chart cell carries a plotly figure and, on CI, its static PNG (as for notebook 03). */
+const chartWithImage = (tag: string) => (nb: ExecutedNotebook) => {
+  assert.equal(nb.mime(tag, "application/vnd.plotly.v1+json").length, 1, "no plotly output");
+  const png = nb.mime(tag, "image/png");
+  const why = /no static image: (.*)>/.exec(nb.text(tag));
+  if (png.length === 0 && why && !process.env.CI) return console.log(`    (no static image here: ${why[1]}; CI requires it)`);
+  assert.ok(png.length === 1 && png[0].length > 5000, "no static PNG of the chart (is chromium installed?)");
+};
+
+/** A progress display that finished: "label  n/n  100%". */
+const finishedBar = (tag: string, label: string) => (nb: ExecutedNotebook) =>
+  assert.match(nb.text(tag), new RegExp(`${label}\\s+(\\d+)/\\1\\s+100%`), `cell "${tag}" has no finished "${label}" progress bar`);
+
+const PASSIVE = "Convert the active sentence to passive: 'The chef cooks the meal every day.'";
+
+CHECKS["04"] = [
+  {
+    name: "chooses a model; without GPT-2, the tiny model and a NOT PRETRAINED banner saying why and how to get it",
+    test: (nb) => {
+      if (!offline(nb, "choose")) return shows("choose", "model: gpt2-medium (355M), pretrained")(nb);
+      shows("choose", "NOT PRETRAINED", "RANDOM weights", "Why:", "To get the real weights", "model.safetensors", "model: tiny, NOT pretrained")(nb);
+      assert.ok(nb.text("choose").split("\n").filter((l) => l.startsWith("#")).length >= 5, "the banner is not a multi-line box");
+    },
+  },
+  {
+    name: "prints the parameter counts like the book",
+    test: (nb) =>
+      shows("params", `Total number of parameters: ${offline(nb, "choose") ? "13,393,664" : "406,286,336"}`, "considering weight tying", "Total size of the model:")(nb),
+  },
+  { name: "the table of GPT-2 sizes", test: (nb) => assert.match(nb.html("sizes"), /<table[\s\S]*gpt2-medium \(355M\)[\s\S]*406,286,336/) },
+  {
+    name: "the loss before fine-tuning: ln(50257) for the random model, far below for GPT-2",
+    test: (nb) => {
+      const text = nb.text("initial-loss");
+      const train = Number(/Training loss: (\d+\.\d+)/.exec(text)?.[1]);
+      const val = Number(/Validation loss: (\d+\.\d+)/.exec(text)?.[1]);
+      const random = offline(nb, "choose");
+      for (const x of [train, val]) assert.ok(random ? Math.abs(x - Math.log(50257)) < 0.3 : x < 6, `loss ${x} (${random ? "random" : "pretrained"})\n${text}`);
+    },
+  },
+  { name: "val[0] is the book's passive-voice example", test: shows("val0", PASSIVE) },
+  {
+    name: "the prompt is formatInput(val[0]) alone, without ### Response:",
+    test: (nb) =>
+      assert.equal(
+        nb.text("prompt").trimEnd(),
+        "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n" +
+          `### Instruction:\n${PASSIVE}`,
+      ),
+  },
+  {
+    name: "the un-tuned model answers something (at most 35 new tokens)",
+    test: (nb) => {
+      const m = /(\d+) new tokens:\n([\s\S]*)/.exec(nb.text("untuned"));
+      assert.ok(m && Number(m[1]) >= 1 && Number(m[1]) <= 35, `no "N new tokens:" line: ${nb.text("untuned")}`);
+    },
+  },
+];
+
+CHECKS["05"] = [
+  { name: "the settings cell shows the epochs", test: shows("settings", "epochs: 2;") },
+  { name: "chooses the model (banner when not GPT-2)", test: (nb) => assert.ok(!offline(nb, "model") || nb.text("model").includes("NOT PRETRAINED")) },
+  {
+    name: "prints the book's loss lines every 5 steps, and the training loss falls",
+    test: (nb) => {
+      const lines = [...nb.text("train").matchAll(/Ep (\d+) \(Step (\d{6})\): Train loss (\d+\.\d{3}), Val loss (\d+\.\d{3})/g)];
+      assert.ok(lines.length >= 4, `only ${lines.length} loss lines`);
+      assert.deepEqual(lines.map((m) => Number(m[2])), lines.map((_, i) => 5 * i), "evaluations not at steps 0, 5, 10, …");
+      const first = Number(lines[0][3]), last = Number(lines[lines.length - 1][3]);
+      assert.ok(last < first - 1, `training loss did not fall: ${first} -> ${last}`);
+      assert.ok(Number(lines[lines.length - 1][4]) < Number(lines[0][4]), "validation loss did not fall");
+      shows("train", "Training completed in")(nb);
+    },
+  },
+  { name: "the training progress bar finished in place", test: finishedBar("train", "fine-tuning") },
+  { name: "the loss chart is a plotly figure with a static image", test: chartWithImage("loss-plot") },
+  { name: "the per-epoch loss table", test: (nb) => { assert.match(nb.html("summary"), /<table[\s\S]*val loss/); shows("summary", "lowest val loss:")(nb); } },
+  { name: "a sample after each epoch", test: (nb) => assert.match(nb.html("samples"), /<table[\s\S]*<td[^>]*>1<\/td>[\s\S]*<td[^>]*>2<\/td>/) },
+  { name: "saves the model for notebook 06", test: shows("save", "saved the model in runs/notebook/model/: config.json, model.safetensors") },
+];
+
+CHECKS["06"] = [
+  { name: "loads notebook 05's model", test: shows("load", "fine-tuned") },
+  {
+    name: "answers the test entries with a progress bar",
+    test: (nb) => {
+      finishedBar("responses", "responses")(nb);
+      assert.match(nb.text("responses"), /\d+ responses; \d+ empty/);
+    },
+  },
+  { name: "prints the first three like the book", test: (nb) => assert.equal(nb.text("first-three").split("Correct response:").length - 1, 3) },
+  { name: "the side-by-side table", test: (nb) => assert.match(nb.html("table"), /<table[\s\S]*model response[\s\S]*Rewrite the sentence using a simile\./) },
+  {
+    name: "writes instruction-data-with-response.json in the book's format",
+    test: (nb) => {
+      shows("save-responses", "saved runs/notebook/instruction-data-with-response.json", "fields of each entry: instruction, input, output, model_response")(nb);
+      const n = Number(/(\d+) responses;/.exec(nb.text("responses"))?.[1]);
+      assert.ok(nb.text("save-responses").includes(`${n} entries`), `the file should hold the ${n} responses`);
+    },
+  },
+  { name: "the reloaded model gives the same logits", test: shows("reload", "max |saved - reloaded| = 0", "the reloaded model is the same: true", "model.safetensors") },
+];
