@@ -6,6 +6,7 @@
 //   npm run test:notebooks -- 01 02   # only the notebooks whose names start with these
 //   npm run test:notebooks -- path/to/x.ipynb   # any notebook file (checks by its first two characters)
 //   npm run notebooks:execute         # same, and save the outputs into notebooks/*.ipynb when all passes
+//   COURSE_QUICK=0 COURSE_OFFLINE=0 npm run test:notebooks -- 05   # a reader's settings: full data, GPT-2 if online
 //
 // The last line printed is "N passed, N failed"; the exit status is 1 when anything failed.
 import { spawnSync } from "node:child_process";
@@ -67,7 +68,14 @@ function main(): number {
 
   registerKernel();
   fs.mkdirSync(OUT, { recursive: true });
-  const env = { ...process.env, JUPYTER_PATH: [JUPYTER_DIR, process.env.JUPYTER_PATH].filter(Boolean).join(path.delimiter) };
+  // COURSE_OFFLINE=1: the offline path (the tiny config, no downloads); COURSE_QUICK=1: the quick settings of
+  // notebooks 05 and 06 (a training subset, 5 test responses), so CI runs them in minutes. Either can be overridden.
+  const env = {
+    ...process.env,
+    COURSE_OFFLINE: process.env.COURSE_OFFLINE ?? "1",
+    COURSE_QUICK: process.env.COURSE_QUICK ?? "1",
+    JUPYTER_PATH: [JUPYTER_DIR, process.env.JUPYTER_PATH].filter(Boolean).join(path.delimiter),
+  };
 
   const results: Result[] = [];
   const record = (r: Result) => {
