@@ -175,8 +175,8 @@ showTable(
 
 // %% [markdown]
 // **In the quick run saved here** the continuation is blank after both epochs: whitespace only (the table gives
-// its length). After 30 steps from random weights the model has learned that blank lines are a likely next
-// token after an instruction, and nothing more; a loss around 5.5 is still far from a model that writes
+// its length). After 30 steps from random weights the model has learned that whitespace is a likely next
+// token, and little more; a loss around 5.5 is still far from a model that writes
 // words. Pretrained GPT-2 medium, in the book, answers "The meal is prepared every day by the chef." after the
 // first epoch and "The meal is cooked every day by the chef." after the second. With the tiny model, train
 // on the full data (`TRAIN_LIMIT` undefined) to see how far it gets in two epochs, and how much further in more.
