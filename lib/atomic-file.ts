@@ -39,7 +39,8 @@ function removeStaleTemps(dir: string, base: string): void {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether process `pid` still runs (a temporary file's writer may be alive, or killed). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0); // signal 0: only asks whether the process exists
     return true;

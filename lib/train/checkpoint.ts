@@ -13,6 +13,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { isAlive } from "../atomic-file";
 import { ConfigError } from "../errors";
 import { Rng } from "../random";
 import type { GPTModel } from "../model/gpt";
@@ -44,6 +45,7 @@ export async function saveCheckpoint(
   const final = path.join(runDir, CHECKPOINT_DIR);
   const tmp = path.join(runDir, `${CHECKPOINT_DIR}.tmp-${process.pid}`);
   const old = path.join(runDir, `${CHECKPOINT_DIR}.old`);
+  recoverFromKilledSave(runDir);
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
   await saveGPT2Directory(parts.model, path.join(tmp, "model"));
@@ -66,6 +68,26 @@ export async function saveCheckpoint(
   fs.renameSync(tmp, final);
   fs.rmSync(old, { recursive: true, force: true });
   return final;
+}
+
+/**
+ * Tidies what a save killed with `kill -9` left in `runDir`. Killed between its two renames,
+ * it left the previous checkpoint only in `checkpoint.old`: move it back first, or this save
+ * would delete the one loadable checkpoint before its own is in place. Killed earlier, it left
+ * a temporary folder (a whole model and optimizer state): delete those whose writer is gone.
+ */
+function recoverFromKilledSave(runDir: string): void {
+  const final = path.join(runDir, CHECKPOINT_DIR);
+  const old = path.join(runDir, `${CHECKPOINT_DIR}.old`);
+  if (!fs.existsSync(final) && fs.existsSync(path.join(old, STATE_FILE))) fs.renameSync(old, final);
+  if (!fs.existsSync(runDir)) return;
+  const prefix = `${CHECKPOINT_DIR}.tmp-`;
+  for (const entry of fs.readdirSync(runDir)) {
+    const pid = Number(entry.slice(prefix.length));
+    if (entry.startsWith(prefix) && Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) {
+      fs.rmSync(path.join(runDir, entry), { recursive: true, force: true });
+    }
+  }
 }
 
 export interface LoadedCheckpoint {
