@@ -34,3 +34,4 @@ export * from "./plot";
 export * from "./model/select";
 export * from "./generate-cached";
 export * from "./train/checkpoint";
+export * from "./engine/memory";

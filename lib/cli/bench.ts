@@ -33,6 +33,7 @@ import { IGNORE_INDEX } from "../train/loss";
 import { AdamW } from "../train/adamw";
 import { trainStep } from "../train/train";
 import { generateIds } from "../generate";
+import { trainingMemoryProblem } from "../engine/memory";
 
 /** The benchmark's configs: issue 4's small one and GPT-2 small, both without dropout. */
 const BENCH_CONFIGS: Record<string, GPTConfig> = {
@@ -40,14 +41,6 @@ const BENCH_CONFIGS: Record<string, GPTConfig> = {
   "gpt2-small": { ...GPT2_SMALL, dropRate: 0 },
 };
 const TORCH_PYTHON = "/usr/bin/python3";
-/**
- * wasm is 32-bit: its heap stops at 4 GiB. Training holds about five float32 copies of the
- * weights there (weights, XNNPACK's packed copies of them, gradients, AdamW's m and v) before
- * any activation; past this budget the step runs out of memory (a RuntimeError on the
- * single-threaded build, a hang on the threaded one), so we skip it and say why.
- */
-const WASM_TRAIN_BUDGET_BYTES = 3 * 2 ** 30;
-const WEIGHT_COPIES_IN_TRAINING = 5;
 const TORCH_SCRIPT = path.resolve(__dirname, "..", "..", "test", "reference", "torch_bench.py");
 
 interface Options {
@@ -132,12 +125,8 @@ async function main(argv: string[]): Promise<void> {
   const stepTimes: number[] = [];
   let padded = 0;
   let real = 0;
-  const trainBytes = WEIGHT_COPIES_IN_TRAINING * 4 * model.numParams();
-  const trainSkipped =
-    engine.name === "wasm" && trainBytes > WASM_TRAIN_BUDGET_BYTES
-      ? `weights, packed weights, gradients and AdamW state alone take ~${(trainBytes / 2 ** 30).toFixed(1)} GiB; ` +
-        `with activations that is past wasm's 4 GiB heap (the step runs out of memory): use tfjs-node, or a smaller config`
-      : undefined;
+  // past wasm's heap the step runs out of memory (or hangs, threaded): skip it and say why
+  const trainSkipped = trainingMemoryProblem(model.numParams(), engine.name);
   if (trainSkipped) say(`skipping training: ${trainSkipped}`);
   (trainSkipped ? [] : batches).forEach((batch, i) => {
     const t0 = performance.now();

@@ -23,12 +23,13 @@
  * shuffled: its first `evalIter` batches, as in the book.
  */
 import * as tf from "@tensorflow/tfjs";
-import { CourseError } from "../errors";
+import { ConfigError, CourseError } from "../errors";
 import type { DataLoader } from "../data/loader";
 import type { GPTModel } from "../model/gpt";
 import { encodeText, decodeTokens } from "../data/tokenizer";
 import { generateIds } from "../generate";
 import { AdamW } from "./adamw";
+import { trainingMemoryProblem } from "../engine/memory";
 import { calcLossBatch, calcLossLoader } from "./loss";
 
 /** A NaN or infinite loss: training on would only spread NaN through every weight. */
@@ -193,6 +194,8 @@ export async function trainModelSimple(
   opts: TrainOptions,
 ): Promise<TrainResult> {
   const log = opts.log ?? ((line: string) => console.log(line));
+  const memoryProblem = trainingMemoryProblem(model.numParams());
+  if (memoryProblem) throw new ConfigError(memoryProblem);
   const history = opts.resume ? structuredClone(opts.resume.history) : emptyHistory();
   const pos: TrainPosition = opts.resume
     ? { ...opts.resume.position }
