@@ -56,16 +56,14 @@ const batch = [inputs1, inputs2, inputs3];
 
 // %% tags=["draft1"]
 function customCollateDraft1(batch: number[][], padTokenId = 50256): tf.Tensor2D {
-  // Find the longest sequence in the batch, plus one for the <|endoftext|> appended below
+  // every row becomes one longer than the longest sequence: room for its closing <|endoftext|>
   const batchMaxLength = Math.max(...batch.map((item) => item.length + 1));
   const inputsLst: number[][] = [];
   for (const item of batch) {
-    // Add an <|endoftext|> token
+    // close the text with one <|endoftext|>, then fill the row up with more of the same token
     const newItem = [...item, padTokenId];
-    // Pad the sequence to batchMaxLength
     const padded = [...newItem, ...new Array<number>(batchMaxLength - newItem.length).fill(padTokenId)];
-    // Remove the extra padded token added earlier: padded[:-1]
-    const inputs = padded.slice(0, -1);
+    const inputs = padded.slice(0, -1); // the model reads all but the last position: padded[:-1]
     inputsLst.push(inputs);
   }
   return tf.tensor2d(inputsLst, undefined, "int32"); // (B, batchMaxLength - 1)
@@ -109,8 +107,8 @@ function customCollateDraft2(
   for (const item of batch) {
     const newItem = [...item, padTokenId];
     const padded = [...newItem, ...new Array<number>(batchMaxLength - newItem.length).fill(padTokenId)];
-    const inputs = padded.slice(0, -1); // Truncate the last token for inputs: padded[:-1]
-    const targets = padded.slice(1); // New: shift +1 to the right for targets: padded[1:]
+    const inputs = padded.slice(0, -1); // padded[:-1]
+    const targets = padded.slice(1); // New: what comes next at each position: padded[1:]
     inputsLst.push(inputs);
     targetsLst.push(targets); // New
   }
@@ -162,11 +160,11 @@ function customCollateFn(
     let inputs = padded.slice(0, -1);
     let targets = padded.slice(1);
 
-    // New: replace all but the first padding token in the targets by ignoreIndex
+    // New: the first 50256 in the targets marks the end of the text and stays; later ones become ignoreIndex
     const padPositions = targets.flatMap((token, i) => (token === padTokenId ? [i] : []));
     for (const i of padPositions.slice(1)) targets[i] = ignoreIndex;
 
-    // New: optionally cut to the maximum sequence length
+    // New: if the caller gives a limit (the model's context), cut both rows to it
     if (allowedMaxLength !== null) {
       inputs = inputs.slice(0, allowedMaxLength);
       targets = targets.slice(0, allowedMaxLength);
