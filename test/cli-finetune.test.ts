@@ -50,6 +50,16 @@ test("finetune --limit 40 on a micro config writes history, plot, responses and 
   assert.equal(responses.length, 4);
   for (const e of responses) assert.deepEqual(Object.keys(e), ["instruction", "input", "output", "model_response"]);
   assert.ok(fs.existsSync(path.join(out, "model", "model.safetensors")));
+  const claim = JSON.parse(fs.readFileSync(path.join(out, "run.json"), "utf8"));
+  assert.ok(claim.command.includes("--limit") && claim.startedAt, "run.json records the command that made the folder");
+});
+
+test("a run that fails before training leaves no run folder behind", () => {
+  const failed = path.join(tmp, "failed-run");
+  const r = cli("finetune", [...finetuneArgs.slice(0, -2), "--data", path.join(tmp, "no-such-data.json"), "--out", failed]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^error: .*no-such-data\.json: no such file/m);
+  assert.ok(!fs.existsSync(failed), "the folder must not be created (a retry would be refused as not empty)");
 });
 
 test("an existing run folder is not overwritten without --force", () => {

@@ -20,6 +20,7 @@ import * as path from "path";
 import { Command, Option } from "commander";
 import * as cliProgress from "cli-progress";
 import { ConfigError } from "../errors";
+import { writeAll, writeFileAtomic } from "../atomic-file";
 import { loadInstructionData, DEFAULT_DATA_FILE, InstructionEntry } from "../data/instruction-data";
 import { splitData } from "../data/split";
 import { InstructionDataset } from "../data/dataset";
@@ -87,8 +88,8 @@ function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, "-").replace(/-\d{3}Z$/, "Z");
 }
 
-/** The run folder: refuse an existing non-empty one unless --force. */
-function prepareOut(out: string | undefined, force: boolean): string {
+/** The run folder: refuse an existing non-empty one unless --force (checked before any slow work). */
+function checkOut(out: string | undefined, force: boolean): string {
   const dir = path.resolve(out ?? path.join("runs", timestamp()));
   if (fs.existsSync(dir)) {
     if (!fs.statSync(dir).isDirectory()) throw new ConfigError(`--out ${dir}: exists and is not a folder`);
@@ -96,8 +97,16 @@ function prepareOut(out: string | undefined, force: boolean): string {
       throw new ConfigError(`--out ${dir}: the folder exists and is not empty; choose another or pass --force to overwrite`);
     }
   }
-  fs.mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+/** Create the run folder and claim it with run.json once the data and model are good, so a second
+ *  run into the same folder is refused from then on (and a failed start leaves no folder behind). */
+function claimOut(dir: string, force: boolean): void {
+  checkOut(dir, force); // again: another run may have claimed it while this one loaded
+  fs.mkdirSync(dir, { recursive: true });
+  const claim = { command: process.argv.slice(2), startedAt: new Date().toISOString(), pid: process.pid };
+  writeFileAtomic(path.join(dir, "run.json"), (fd) => writeAll(fd, JSON.stringify(claim, null, 2) + "\n"));
 }
 
 async function main(): Promise<void> {
@@ -113,7 +122,7 @@ async function main(): Promise<void> {
     const p = resumed.state.position;
     log(`resuming ${opts.resume}: epoch ${p.epoch + 1}, step ${p.globalStep + 1}, ${p.tokensSeen} tokens seen`);
   }
-  const outDir = resumed ? path.resolve(opts.resume as string) : prepareOut(opts.out, opts.force);
+  const outDir = resumed ? path.resolve(opts.resume as string) : checkOut(opts.out, opts.force);
 
   let entries: InstructionEntry[] = await loadInstructionData(opts.data);
   if (opts.limit !== undefined) entries = entries.slice(0, opts.limit);
@@ -139,6 +148,7 @@ async function main(): Promise<void> {
   const trainLoader = new DataLoader(trainSet, { batchSize: opts.batchSize, shuffle: true, dropLast: true, seed: opts.seed, collateOptions });
   const valLoader = new DataLoader(new InstructionDataset(val), { batchSize: opts.batchSize, collateOptions });
 
+  if (!resumed) claimOut(outDir, opts.force);
   const optimizer = new AdamW(model.params, { lr: opts.lr, weightDecay: opts.weightDecay });
   if (resumed) optimizer.importState(resumed.optimizerState);
 
