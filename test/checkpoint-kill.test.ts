@@ -3,43 +3,24 @@
 // one save), and the next save still works. The child is test/helpers/save-then-die.ts.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { initEngine } from "../lib/engine";
 import { loadCheckpoint, saveCheckpoint } from "../lib/train/checkpoint";
 import { tempDir } from "./helpers/hf-checkpoint";
+import { killSavers, startSaver } from "./helpers/saver-child";
 import { assertCheckpointIs, checkpointModel, checkpointParts } from "./helpers/checkpoint-parts";
 
 const root = tempDir("ckpt-kill");
-const CHILD = path.join(__dirname, "helpers", "save-then-die.ts");
 before(async () => {
   await initEngine({ log: () => {} });
 });
-const children: ChildProcess[] = [];
 after(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL"); // never leave one running
+  killSavers();
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-/** node with tsx's loader (no wrapper process), so SIGKILL reaches the writer itself. */
-function startChild(runDir: string, mode: string, i: number): { child: ChildProcess; exited: Promise<NodeJS.Signals | null> } {
-  const child = spawn(process.execPath, ["--import", "tsx", CHILD, runDir, mode, String(i)], {
-    cwd: path.join(__dirname, ".."),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let err = "";
-  child.stderr!.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
-  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-    // "close", not "exit": all of its output has been read by then
-    child.on("close", (code, signal) => {
-      if (code) console.error(`save-then-die exited with ${code}: ${err}`);
-      resolve(signal);
-    }),
-  );
-  return { child, exited };
-}
+const startChild = (runDir: string, mode: string, i: number) => startSaver([runDir, mode, String(i)]);
 
 /** Saves checkpoint `i` in this process. */
 async function saveHere(runDir: string, i: number): Promise<void> {

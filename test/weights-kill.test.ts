@@ -2,48 +2,27 @@
 // and the next save removes the dead writer's temporary file.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { initEngine } from "../lib/engine";
 import { loadGPT2Directory, saveGPT2Directory } from "../lib/model/weights";
 import { tempDir } from "./helpers/hf-checkpoint";
+import { killSavers, startSaver } from "./helpers/saver-child";
 
 const root = tempDir("kill");
-const CHILD = path.join(__dirname, "helpers", "save-then-die.ts");
 before(async () => {
   await initEngine({ log: () => {} });
 });
-const children: ChildProcess[] = [];
 after(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL"); // never leave one running
+  killSavers();
   fs.rmSync(root, { recursive: true, force: true });
 });
-
-/** The child runs in this very process id (node with tsx's loader, no tsx wrapper process),
- *  so SIGKILL reaches the writer itself. */
-function startChild(dir: string, mode: string): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", CHILD, dir, mode], {
-    cwd: path.join(__dirname, ".."),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let err = "";
-  child.stderr!.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
-  child.on("exit", (code) => {
-    if (code) console.error(`save-then-die exited with ${code}: ${err}`);
-  });
-  return child;
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
 
 const temps = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith(".tmp"));
 
 test("killed halfway through model.safetensors: the previous save is intact and loads", async () => {
   const dir = path.join(root, "mid");
-  const signal = await exited(startChild(dir, "mid-write"));
+  const signal = await startSaver([dir, "mid-write"]).exited;
   assert.equal(signal, "SIGKILL");
   assert.equal(temps(dir).length, 1, "the kill landed while the temporary file was being written");
   assert.deepEqual(fs.readFileSync(path.join(dir, "model.safetensors")), fs.readFileSync(path.join(`${dir}-first`, "model.safetensors")));
@@ -58,8 +37,7 @@ test("killed halfway through model.safetensors: the previous save is intact and 
 test("killed at arbitrary moments while saving in a loop: the folder always loads", async () => {
   const dir = path.join(root, "loop");
   for (const delayMs of [0, 3, 11, 29]) {
-    const child = startChild(dir, "loop");
-    const done = exited(child);
+    const { child, exited: done } = startSaver([dir, "loop"]);
     await new Promise<void>((resolve) => {
       let out = "";
       child.stdout!.on("data", (d: Buffer) => {
