@@ -28,7 +28,7 @@ import { DataLoader } from "../data/loader";
 import { formatInput } from "../data/prompt";
 import { formatParamSummary } from "../model/gpt";
 import { saveGPT2Directory } from "../model/weights";
-import { AdamW } from "../train/adamw";
+import { AdamW, RANDOM_INIT_LR } from "../train/adamw";
 import { trainModelSimple } from "../train/train";
 import { CHECKPOINT_DIR, loadCheckpoint, saveCheckpoint } from "../train/checkpoint";
 import { generateResponse } from "../generate";
@@ -77,12 +77,6 @@ function program(): Command {
     .addOption(new Option("--response-tokens <n>").argParser(parseIntOption(0)).default(256).hideHelp());
 }
 
-/**
- * The learning rate when a model starts from random weights and --lr is not given.
- * The book's 5e-5 nudges a pretrained model; from scratch it would barely move the loss
- * in two epochs, so the small offline config trains with a larger step.
- */
-export const RANDOM_INIT_LR = 1e-3;
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, "-").replace(/-\d{3}Z$/, "Z");

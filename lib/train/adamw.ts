@@ -51,6 +51,13 @@ export interface AdamWState {
   v: Record<string, SavedTensor>;
 }
 
+/**
+ * The learning rate when a model starts from random weights and --lr is not given.
+ * The book's 5e-5 nudges a pretrained model; from scratch it would barely move the loss
+ * in two epochs, so the small offline config trains with a larger step.
+ */
+export const RANDOM_INIT_LR = 1e-3;
+
 export class AdamW {
   lr: number;
   readonly betas: [number, number];

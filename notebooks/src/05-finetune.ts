@@ -39,7 +39,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import {
   initEngine, loadInstructionData, splitData, formatInput, chooseModel, printParamSummary, InstructionDataset,
-  DataLoader, AdamW, trainModelSimple, progressDisplay, ProgressHandle, lossPlotFigure, showPlot, showTable,
+  DataLoader, AdamW, RANDOM_INIT_LR, trainModelSimple, progressDisplay, ProgressHandle, lossPlotFigure, showPlot, showTable,
   saveGPT2Directory, writeFileAtomic, writeAll,
 } from "@course/lib";
 
@@ -70,10 +70,10 @@ printParamSummary(model);
 // The book's optimizer: AdamW with weight decay 0.1 and learning rate 5e-5. That learning rate is for
 // *fine-tuning*: small steps that adjust pretrained weights without wrecking what they know. A model starting
 // from random weights has nothing to protect and everything to learn, and at 5e-5 its loss would hardly move
-// in two epochs; it gets 1e-3 (the rate the course's command line uses for random starts too).
+// in two epochs; it gets `RANDOM_INIT_LR` = 1e-3 from the library, the rate the command line uses for random starts too.
 
 // %% tags=["optimizer"]
-const LR = chosen.pretrained ? 5e-5 : 1e-3;
+const LR = chosen.pretrained ? 5e-5 : RANDOM_INIT_LR;
 const collateOptions = { allowedMaxLength: model.cfg.contextLength };
 const trainLoader = new DataLoader(new InstructionDataset(train), { batchSize: 8, shuffle: true, dropLast: true, seed: 123, collateOptions });
 const valLoader = new DataLoader(new InstructionDataset(val), { batchSize: 8, collateOptions });
