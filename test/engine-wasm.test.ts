@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
 import { Rng } from "../lib/random";
+import { blasMatMulInstalled, loadBlas } from "../lib/engine/blas-matmul";
 
 const quiet = { log: () => {} };
 
@@ -82,7 +83,10 @@ const MATMUL_CASES: [string, number[], number[], boolean, boolean][] = [
   ["2-D, both", [7, 5], [9, 7], true, true],
   ["batched, B transposed (attention scores)", [3, 5, 4], [3, 6, 4], false, true],
   ["rank 4 with a broadcast batch, A transposed", [2, 3, 4, 5], [1, 3, 4, 6], true, false],
-  ["plain (untouched by the patch)", [5, 7], [7, 9], false, false],
+  ["plain", [5, 7], [7, 9], false, false],
+  ["batched with one shared B (a linear layer on 3-D input)", [3, 5, 7], [7, 9], false, false],
+  ["one A against a batch of B, B transposed", [5, 7], [3, 9, 7], false, true],
+  ["batches that broadcast both ways (BLAS hands them back to wasm)", [2, 1, 5, 7], [3, 7, 9], false, false],
 ];
 
 for (const [name, aShape, bShape, ta, tb] of MATMUL_CASES) {
@@ -97,6 +101,18 @@ for (const [name, aShape, bShape, ta, tb] of MATMUL_CASES) {
     assertClose(unpatched.wasm, patched.cpu);
   });
 }
+
+test("with a BLAS on the machine, patched wasm runs its matmuls there (CI installs OpenBLAS)", async () => {
+  await initEngine({ backend: "wasm", patches: true, ...quiet });
+  const blas = loadBlas();
+  if (blas.library === null) {
+    assert.ok(process.env.CI !== "true", `CI must have a BLAS: ${blas.reason}`);
+    return;
+  }
+  assert.ok(blasMatMulInstalled());
+  await initEngine({ backend: "wasm", patches: false, ...quiet });
+  assert.ok(!blasMatMulInstalled(), "unpatched wasm must use its own matmul");
+});
 
 test("a tiny GPT-like training step: wasm gradients equal cpu's", async () => {
   const { cpu, wasm } = await onBoth(() => {

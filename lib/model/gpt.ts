@@ -51,6 +51,11 @@ export class GPTModel {
    * (the book's `model.train()` / `model.eval()`).
    */
   forward(idx: tf.Tensor2D, training = false): tf.Tensor3D {
+    return tf.tidy(() => this.head(this.hidden(idx, training)) as tf.Tensor3D); // (B, T, C) -> (B, T, V)
+  }
+
+  /** Token ids (B, T) -> the final-norm hidden states (B, T, C) that the head turns into logits. */
+  hidden(idx: tf.Tensor2D, training = false): tf.Tensor3D {
     if (idx.rank !== 2) throw new DataError(`GPTModel.forward: token ids must be (batch, seq), got shape [${idx.shape}]`);
     const [b, t] = idx.shape;
     if (t > this.cfg.contextLength) {
@@ -64,9 +69,13 @@ export class GPTModel {
       let x = tf.add(tokEmbeds, posEmbeds); // (B, T, C) + (T, C) -> (B, T, C)
       x = dropout(x, this.cfg.dropRate, training, this.rng);
       for (const block of this.blocks) x = block.apply(x, training, this.rng);
-      x = this.finalNorm.apply(x);
-      return this.outHead.apply(x) as tf.Tensor3D; // (B, T, C) -> (B, T, V)
+      return this.finalNorm.apply(x) as tf.Tensor3D; // (B, T, C)
     });
+  }
+
+  /** The output head: (..., C) -> (..., V) logits. */
+  head(x: tf.Tensor): tf.Tensor {
+    return this.outHead.apply(x);
   }
 
   /** The variable registered under `name`; throws naming it when there is none. */

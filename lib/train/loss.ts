@@ -77,20 +77,22 @@ interface Batch {
  *
  * Batches taken from a generator are disposed after use, since the caller never sees
  * them; batches passed in an array belong to the caller and are left alone
- * (override with `disposeBatches`).
+ * (override with `disposeBatches`). `lossBatch` swaps in another implementation of the
+ * batch loss, e.g. the trainer's fused one (lib/train/fused-loss.ts).
  */
 export function calcLossLoader(
   batches: Iterable<Batch>,
   model: GPTModel,
   numBatches?: number,
-  opts: { disposeBatches?: boolean } = {},
+  opts: { disposeBatches?: boolean; lossBatch?: typeof calcLossBatch } = {},
 ): number {
+  const lossBatch = opts.lossBatch ?? calcLossBatch;
   const dispose = opts.disposeBatches ?? !Array.isArray(batches);
   if (numBatches !== undefined && numBatches <= 0) return NaN;
   let total = 0;
   let count = 0;
   for (const batch of batches) {
-    const loss = calcLossBatch(model, batch.inputs, batch.targets);
+    const loss = lossBatch(model, batch.inputs, batch.targets);
     total += loss.dataSync()[0]; // the book's loss.item()
     loss.dispose();
     if (dispose) tf.dispose([batch.inputs, batch.targets]);

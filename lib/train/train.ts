@@ -31,6 +31,14 @@ import { generateIds } from "../generate";
 import { AdamW } from "./adamw";
 import { trainingMemoryProblem } from "../engine/memory";
 import { calcLossBatch, calcLossLoader } from "./loss";
+import { calcLossBatchFused } from "./fused-loss";
+
+/**
+ * Which implementation of the loss the loop runs: "fused" (default) is lib/train/fused-loss.ts,
+ * the same numbers faster; "plain" is `calcLossBatch`, the definition written out.
+ */
+export type LossImpl = "fused" | "plain";
+const LOSS_BATCH = { fused: calcLossBatchFused, plain: calcLossBatch } as const;
 
 /** A NaN or infinite loss: training on would only spread NaN through every weight. */
 export class TrainingError extends CourseError {}
@@ -108,6 +116,8 @@ export interface TrainOptions {
   shouldStop?: () => boolean;
   /** continue from a checkpoint: the position and the history so far */
   resume?: { position: TrainPosition; history: TrainHistory };
+  /** the loss implementation (default "fused"; both compute the book's loss) */
+  loss?: LossImpl;
 }
 
 export interface TrainResult extends TrainHistory {
@@ -129,9 +139,11 @@ export function evaluateModel(
   valLoader: DataLoader,
   evalIter: number,
   evalIndex = 0,
+  loss: LossImpl = "fused",
 ): { trainLoss: number; valLoss: number } {
-  const trainLoss = calcLossLoader(trainLoader.batches(EVAL_ORDER_OFFSET + evalIndex), model, evalIter);
-  const valLoss = calcLossLoader(valLoader.batches(0), model, evalIter);
+  const lossBatch = LOSS_BATCH[loss];
+  const trainLoss = calcLossLoader(trainLoader.batches(EVAL_ORDER_OFFSET + evalIndex), model, evalIter, { lossBatch });
+  const valLoss = calcLossLoader(valLoader.batches(0), model, evalIter, { lossBatch });
   return { trainLoss, valLoss };
 }
 
@@ -160,11 +172,13 @@ export function trainStep(
   inputs: tf.Tensor2D,
   targets: tf.Tensor2D,
   step: number,
+  loss: LossImpl = "fused",
 ): number {
+  const lossBatch = LOSS_BATCH[loss];
   const names = [...model.params.keys()];
   const vars = names.map((n) => model.params.get(n) as tf.Variable);
   // variableGrads keys gradients by the variable's engine name; map them back to ours
-  const { value, grads } = tf.variableGrads(() => calcLossBatch(model, inputs, targets, true), vars);
+  const { value, grads } = tf.variableGrads(() => lossBatch(model, inputs, targets, true), vars);
   try {
     const loss = value.dataSync()[0];
     if (!Number.isFinite(loss)) {
@@ -208,7 +222,7 @@ export async function trainModelSimple(
     for (const { inputs, targets } of trainLoader.batches(pos.epoch, pos.batch)) {
       let loss: number;
       try {
-        loss = trainStep(model, optimizer, inputs, targets, pos.globalStep + 1);
+        loss = trainStep(model, optimizer, inputs, targets, pos.globalStep + 1, opts.loss);
         pos.tokensSeen += inputs.size;
       } finally {
         tf.dispose([inputs, targets]);
@@ -225,7 +239,7 @@ export async function trainModelSimple(
         tokensSeen: pos.tokensSeen,
       });
       if (pos.globalStep % opts.evalFreq === 0) {
-        const { trainLoss, valLoss } = evaluateModel(model, trainLoader, valLoader, opts.evalIter, pos.evalCount);
+        const { trainLoss, valLoss } = evaluateModel(model, trainLoader, valLoader, opts.evalIter, pos.evalCount, opts.loss);
         pos.evalCount += 1;
         history.trainLosses.push(trainLoss);
         history.valLosses.push(valLoss);

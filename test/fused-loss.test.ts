@@ -1,0 +1,89 @@
+// The trainer's fused loss (lib/train/fused-loss.ts) equals the plain definition
+// (lib/train/loss.ts): the loss and every gradient, with the wasm gradient kernel and without.
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { initEngine } from "../lib/engine";
+import { DataError } from "../lib/errors";
+import { GPTConfig } from "../lib/model/config";
+import { GPTModel } from "../lib/model/gpt";
+import { IGNORE_INDEX, calcLossBatch, maskedCrossEntropy } from "../lib/train/loss";
+import { calcLossBatchFused, softmaxCrossEntropy, XENT_GRAD_KERNEL } from "../lib/train/fused-loss";
+import { registerXentGradKernel, unregisterXentGradKernel } from "../lib/engine/wasm-xent-grad";
+
+const CFG: GPTConfig = { vocabSize: 97, contextLength: 16, embDim: 12, nHeads: 3, nLayers: 2, dropRate: 0, qkvBias: true };
+
+before(async () => {
+  await initEngine({ backend: "wasm", log: () => {} });
+});
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  return d;
+}
+
+/** Loss and logits-gradient of a loss function of (K, V) logits. */
+function lossAndGrad(f: (x: tf.Tensor2D) => tf.Scalar, logits: tf.Tensor2D): { loss: number; grad: Float32Array } {
+  return tf.tidy(() => {
+    const { value, grad } = tf.valueAndGrad((x: tf.Tensor) => f(x as tf.Tensor2D))(logits);
+    return { loss: value.dataSync()[0], grad: grad.dataSync() as Float32Array };
+  });
+}
+
+for (const kernel of [true, false]) {
+  const how = kernel ? "with the wasm gradient kernel" : "with plain tf ops";
+  test(`softmaxCrossEntropy = maskedCrossEntropy, value and gradient, ${how}`, () => {
+    if (kernel) registerXentGradKernel();
+    else unregisterXentGradKernel();
+    try {
+      assert.equal(tf.getKernel(XENT_GRAD_KERNEL, "wasm") !== undefined, kernel);
+      const labels = Int32Array.from([3, 0, 96, 50, 7, 7]);
+      // ordinary logits, and rows far apart in scale (stability: no overflow, no log(0))
+      const cases = [tf.randomNormal([6, 97], 0, 3, "float32", 11), tf.randomNormal([6, 97], 0, 3, "float32", 12).mul(tf.tensor2d([[1], [100], [1], [1000], [1], [1]]))];
+      for (const logits of cases as tf.Tensor2D[]) {
+        const fused = lossAndGrad((x) => softmaxCrossEntropy(x, labels), logits);
+        const plain = lossAndGrad((x) => maskedCrossEntropy(x, tf.tensor1d(labels, "int32")), logits);
+        assert.ok(Number.isFinite(fused.loss));
+        assert.ok(Math.abs(fused.loss - plain.loss) <= 1e-5 * Math.max(1, Math.abs(plain.loss)), `${fused.loss} vs ${plain.loss}`);
+        assert.ok(maxAbsDiff(fused.grad, plain.grad) < 1e-6, `gradient differs by ${maxAbsDiff(fused.grad, plain.grad)}`);
+        logits.dispose();
+      }
+    } finally {
+      registerXentGradKernel();
+    }
+  });
+}
+
+test("calcLossBatchFused = calcLossBatch on a GPT with padding targets: loss and every parameter gradient", () => {
+  const model = new GPTModel(CFG, { seed: 3 });
+  const inputs = tf.tensor2d([[5, 6, 7, 8, 9, 10], [11, 12, 13, 96, 96, 96]], undefined, "int32");
+  const targets = tf.tensor2d([[6, 7, 8, 9, 10, 96], [12, 13, 96, IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX]], undefined, "int32");
+  const vars = [...model.params.values()];
+  const run = (f: typeof calcLossBatch) => {
+    const { value, grads } = tf.variableGrads(() => f(model, inputs, targets, true), vars);
+    const out = { loss: value.dataSync()[0], grads: vars.map((v) => grads[v.name].dataSync()) };
+    value.dispose();
+    tf.dispose(grads);
+    return out;
+  };
+  const before = tf.memory().numTensors;
+  const fused = run(calcLossBatchFused);
+  assert.equal(tf.memory().numTensors, before, "the fused loss leaks tensors");
+  const plain = run(calcLossBatch);
+  assert.ok(Math.abs(fused.loss - plain.loss) < 1e-5, `${fused.loss} vs ${plain.loss}`);
+  const names = [...model.params.keys()];
+  fused.grads.forEach((g, i) => assert.ok(maxAbsDiff(g, plain.grads[i]) < 1e-5, `${names[i]}: gradient differs by ${maxAbsDiff(g, plain.grads[i])}`));
+  tf.dispose([inputs, targets]);
+  model.dispose();
+});
+
+test("calcLossBatchFused refuses what maskedCrossEntropy refuses, naming it", () => {
+  const model = new GPTModel(CFG, { seed: 3 });
+  const inputs = tf.tensor2d([[1, 2]], undefined, "int32");
+  assert.throws(() => calcLossBatchFused(model, inputs, tf.tensor2d([[IGNORE_INDEX, IGNORE_INDEX]], undefined, "int32")), DataError);
+  assert.throws(() => calcLossBatchFused(model, inputs, tf.tensor2d([[1, 97]], undefined, "int32")), /target 97 at flat position 1 is outside \[0, 97\)/);
+  inputs.dispose();
+  model.dispose();
+});
