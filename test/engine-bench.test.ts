@@ -2,6 +2,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 
 const BENCH = path.join(__dirname, "..", "lib", "cli", "bench.ts");
@@ -19,4 +21,37 @@ test("bench: a bad number is a one-line error and exit 1", () => {
   const r = run(["--steps", "0"]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /error: --steps must be an integer >= 1, got "0"/);
+});
+
+test("bench --schedule --vs-torch: both sides replay the same steps and evaluations and the ratios are printed", { timeout: 300_000 }, (t) => {
+  const probe = spawnSync("/usr/bin/python3", ["-c", "import torch"], { encoding: "utf8" });
+  if (probe.status !== 0) {
+    assert.notEqual(process.env.CI, "true", "CI installs python3-torch: the reference benchmark must run there");
+    t.skip("no torch for /usr/bin/python3");
+    return;
+  }
+  // 44 entries -> 37 train (4 batches of 8, the rest dropped), 3 val, 4 test: 4 steps, one evaluation (after step 0)
+  const data = path.join(os.tmpdir(), `bench-data-${process.pid}.json`);
+  const entries = Array.from({ length: 44 }, (_, i) => ({ instruction: `Repeat the number ${i}.`, input: i % 3 ? "" : `n=${i}`, output: `${i} ${i}` }));
+  fs.writeFileSync(data, JSON.stringify(entries));
+  try {
+    const r = spawnSync(process.execPath, [...process.execArgv, BENCH, "--data", data, "--schedule", "1", "--gen", "1", "--max-new-tokens", "4", "--vs-torch"], {
+      encoding: "utf8",
+      timeout: 280_000,
+    });
+    assert.equal(r.status, 0, r.stderr.slice(-2000));
+    const line = JSON.parse(r.stdout.trim().split("\n").pop() as string);
+    assert.equal(line.steps, 4);
+    assert.equal(line.schedule_epochs, 1);
+    assert.ok(line.schedule_s > 0 && line.eval_s > 0);
+    assert.equal(line.torch.steps, 4);
+    assert.equal(line.torch.evaluations, 1);
+    assert.ok(line.torch.schedule_s > 0);
+    for (const key of ["train_tokens_per_s", "step_s", "schedule_s", "gen_tokens_per_s", "peak_rss_mib"]) {
+      assert.equal(typeof line.ratio[key], "number", `ratio.${key}`);
+    }
+    assert.match(r.stderr, /torch: running .* on the same 4 batches, 1 evaluations and 1 prompts/);
+  } finally {
+    fs.rmSync(data, { force: true });
+  }
 });

@@ -4,10 +4,15 @@
  *
  * A benchmark, not a test: from random init (seed 123), the first N training steps of the
  * seeded train loader (batch 8, AdamW lr 5e-5, weight decay 0.1: the book's fine-tuning),
- * then greedy generation for the first K test prompts (up to M new tokens or <|endoftext|>).
+ * then greedy generation for the first K test prompts (up to M new tokens or <|endoftext|>), with
+ * the key/value cache as `generate` and `finetune` use it (torch runs the book's loop, no cache).
  * Prints one JSON line: backend, step_s (median), train_tokens_per_s (padded tokens, as
  * PyTorch sees them), real_tokens_per_s (targets that are not -100), gen_tokens_per_s,
  * peak_rss_mib. Progress goes to stderr.
+ *
+ * --schedule E times the book's whole schedule instead: every train batch of E epochs, with an
+ * evaluation (5 train + 5 val batches, no gradients) after steps 0, 5, 10, … — the trainer's
+ * batches and evaluation batches, replayed identically by both sides; adds schedule_s (wall).
  *
  * --vs-torch also runs test/reference/torch_bench.py (Debian's /usr/bin/python3 with its
  * torch) on the very same token batches and prompts, and adds its figures and the ratios
@@ -31,7 +36,8 @@ import { GPTConfig, GPT2_SMALL, TINY } from "../model/config";
 import { GPTModel } from "../model/gpt";
 import { IGNORE_INDEX } from "../train/loss";
 import { AdamW } from "../train/adamw";
-import { trainStep } from "../train/train";
+import { EVAL_ORDER_OFFSET, trainStep } from "../train/train";
+import { calcLossBatchFused } from "../train/fused-loss";
 import { generateIds } from "../generate";
 import { trainingMemoryProblem } from "../engine/memory";
 
@@ -49,6 +55,7 @@ interface Options {
   gen: number;
   maxNewTokens: number;
   groupByLength?: boolean;
+  schedule?: number;
   vsTorch?: boolean;
   backend?: EngineChoice;
   batchSize: number;
@@ -84,6 +91,46 @@ function peakRssMiB(): number {
 
 const round = (x: number, digits = 3) => Number(x.toPrecision(digits + 1));
 
+type ArrayBatch = { inputs: number[][]; targets: number[][] };
+/** One thing the benchmark does, in order: a training step, or an evaluation over some batches. */
+type BenchEvent = { train?: ArrayBatch; eval?: ArrayBatch[] };
+
+const EVAL_FREQ = 5;
+const EVAL_ITER = 5;
+
+/** The trainer's schedule (lib/train/train.ts) as a list: its train batches and evaluation batches. */
+function scheduleEvents(trainLoader: DataLoader, valLoader: DataLoader, epochs: number): BenchEvent[] {
+  const events: BenchEvent[] = [];
+  const valBatches = [...valLoader.arrayBatches(0)].slice(0, EVAL_ITER);
+  let globalStep = -1;
+  let evalCount = 0;
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    for (const train of trainLoader.arrayBatches(epoch)) {
+      events.push({ train });
+      globalStep++;
+      if (globalStep % EVAL_FREQ === 0) {
+        const trainEval = [...trainLoader.arrayBatches(EVAL_ORDER_OFFSET + evalCount)].slice(0, EVAL_ITER);
+        events.push({ eval: [...trainEval, ...valBatches] });
+        evalCount++;
+      }
+    }
+  }
+  return events;
+}
+
+/** Mean loss over batches without gradients, as the trainer's evaluation computes it. */
+function evalLoss(model: GPTModel, batches: ArrayBatch[]): number {
+  let total = 0;
+  for (const b of batches) {
+    total += tf.tidy(() => {
+      const x = tf.tensor2d(b.inputs, undefined, "int32"); // (B, T)
+      const y = tf.tensor2d(b.targets, undefined, "int32"); // (B, T)
+      return calcLossBatchFused(model, x, y).dataSync()[0];
+    });
+  }
+  return total / batches.length;
+}
+
 async function main(argv: string[]): Promise<void> {
   const program = new Command()
     .name("bench")
@@ -93,6 +140,7 @@ async function main(argv: string[]): Promise<void> {
     .option("--gen <k>", "test prompts to generate for (0 = skip)", integerAtLeast("gen", 0), 1)
     .option("--max-new-tokens <m>", "new tokens per prompt at most", integerAtLeast("max-new-tokens", 1), 256)
     .option("--group-by-length", "length-grouped training batches (less padding)")
+    .option("--schedule <epochs>", "time the book's whole schedule for this many epochs (eval every 5 steps on 5+5 batches) instead of --steps", integerAtLeast("schedule", 1))
     .option("--vs-torch", "also run the PyTorch reference on the same batches and print the ratios")
     .option("--backend <name>", "engine: auto | tensorflow | wasm | cpu (default: COURSE_BACKEND or auto)")
     .option("--batch-size <n>", "sequences per batch", integerAtLeast("batch-size", 1), 8)
@@ -108,7 +156,7 @@ async function main(argv: string[]): Promise<void> {
   const engine = await initEngine({ backend: opts.backend, log: say });
 
   // The same batches and prompts for us and for torch: plain token ids.
-  const { train, test } = splitData(await loadInstructionData(opts.data), { source: opts.data });
+  const { train, val, test } = splitData(await loadInstructionData(opts.data), { source: opts.data });
   const loader = new DataLoader(new InstructionDataset(train), {
     batchSize: opts.batchSize,
     shuffle: true,
@@ -117,7 +165,9 @@ async function main(argv: string[]): Promise<void> {
     collateOptions: { allowedMaxLength: cfg.contextLength },
     groupByLength: opts.groupByLength ?? false,
   });
-  const batches = [...loader.arrayBatches(0)].slice(0, opts.steps);
+  const valLoader = new DataLoader(new InstructionDataset(val), { batchSize: opts.batchSize, collateOptions: { allowedMaxLength: cfg.contextLength } });
+  const events: BenchEvent[] = opts.schedule ? scheduleEvents(loader, valLoader, opts.schedule) : [...loader.arrayBatches(0)].slice(0, opts.steps).map((train) => ({ train }));
+  const batches = events.flatMap((e) => (e.train ? [e.train] : []));
   const prompts = test.slice(0, opts.gen).map((entry) => encodeText(formatInput(entry)));
 
   const model = new GPTModel(cfg, { seed: opts.seed });
@@ -128,7 +178,18 @@ async function main(argv: string[]): Promise<void> {
   // past wasm's heap the step runs out of memory (or hangs, threaded): skip it and say why
   const trainSkipped = trainingMemoryProblem(model.numParams(), engine.name);
   if (trainSkipped) say(`skipping training: ${trainSkipped}`);
-  (trainSkipped ? [] : batches).forEach((batch, i) => {
+  let evalSeconds = 0;
+  let i = 0;
+  const s0 = performance.now();
+  for (const event of trainSkipped ? [] : events) {
+    if (event.eval) {
+      const e0 = performance.now();
+      const mean = evalLoss(model, event.eval);
+      evalSeconds += (performance.now() - e0) / 1000;
+      say(`eval after step ${i}: loss ${mean.toFixed(3)}`);
+      continue;
+    }
+    const batch = event.train as ArrayBatch;
     const t0 = performance.now();
     const inputs = tf.tensor2d(batch.inputs, undefined, "int32"); // (B, T)
     const targets = tf.tensor2d(batch.targets, undefined, "int32"); // (B, T)
@@ -139,14 +200,17 @@ async function main(argv: string[]): Promise<void> {
     const shape = [batch.inputs.length, batch.inputs[0].length];
     padded += shape[0] * shape[1];
     real += batch.targets.flat().filter((t) => t !== IGNORE_INDEX).length;
-    say(`step ${i + 1}/${batches.length}: (${shape.join(", ")}) loss ${loss.toFixed(3)} in ${dt.toFixed(2)} s`);
-  });
+    if (!opts.schedule || i % 20 === 0) say(`step ${i + 1}/${batches.length}: (${shape.join(", ")}) loss ${loss.toFixed(3)} in ${dt.toFixed(2)} s`);
+    i++;
+  }
+  const scheduleSeconds = (performance.now() - s0) / 1000;
   const trainSeconds = stepTimes.reduce((a, b) => a + b, 0);
 
   let genTokens = 0;
   const g0 = performance.now();
   for (const ids of prompts) {
-    const out = generateIds(model, [ids], { maxNewTokens: opts.maxNewTokens, eosId: END_OF_TEXT, contextSize: cfg.contextLength });
+    // our generation as the CLI and notebooks run it: greedy with the key/value cache (torch runs the book's loop)
+    const out = generateIds(model, [ids], { maxNewTokens: opts.maxNewTokens, eosId: END_OF_TEXT, contextSize: cfg.contextLength, kvCache: true });
     genTokens += out[0].length - ids.length;
   }
   const genSeconds = (performance.now() - g0) / 1000;
@@ -163,19 +227,21 @@ async function main(argv: string[]): Promise<void> {
     step_s: stepTimes.length ? round(median(stepTimes)) : null,
     train_tokens_per_s: stepTimes.length ? round(padded / trainSeconds) : null,
     real_tokens_per_s: stepTimes.length ? round(real / trainSeconds) : null,
+    ...(opts.schedule && !trainSkipped ? { schedule_epochs: opts.schedule, schedule_s: round(scheduleSeconds), eval_s: round(evalSeconds) } : {}),
     gen_tokens: genTokens,
     gen_tokens_per_s: prompts.length > 0 ? round(genTokens / genSeconds) : null,
     peak_rss_mib: Math.round(peakRssMiB()),
   };
   model.dispose();
   if (opts.vsTorch) {
-    const torch = runTorch(cfg, opts, batches, prompts, say);
+    const torch = runTorch(cfg, opts, events, prompts, say);
     ours.torch = torch;
     if (torch.skipped === undefined) {
       const ratio = (a: unknown, b: unknown) => (typeof a === "number" && typeof b === "number" && b > 0 ? round(a / b) : null);
       ours.ratio = {
         train_tokens_per_s: ratio(ours.train_tokens_per_s, torch.train_tokens_per_s),
         step_s: ratio(ours.step_s, torch.step_s),
+        ...(opts.schedule ? { schedule_s: ratio(ours.schedule_s, torch.schedule_s) } : {}),
         gen_tokens_per_s: ratio(ours.gen_tokens_per_s, torch.gen_tokens_per_s),
         peak_rss_mib: ratio(ours.peak_rss_mib, torch.peak_rss_mib),
       };
@@ -188,7 +254,7 @@ async function main(argv: string[]): Promise<void> {
 function runTorch(
   cfg: GPTConfig,
   opts: Options,
-  batches: { inputs: number[][]; targets: number[][] }[],
+  events: BenchEvent[],
   prompts: number[][],
   say: (line: string) => void,
 ): Record<string, unknown> {
@@ -196,9 +262,10 @@ function runTorch(
   const probe = spawnSync(TORCH_PYTHON, ["-c", "import torch"], { encoding: "utf8" });
   if (probe.status !== 0) return { skipped: "torch is not installed for /usr/bin/python3" };
   const file = path.join(os.tmpdir(), `course-bench-${process.pid}.json`);
-  const job = { config: cfg, seed: opts.seed, lr: 5e-5, weight_decay: 0.1, batches, prompts, max_new_tokens: opts.maxNewTokens, eos_id: END_OF_TEXT };
+  const job = { config: cfg, seed: opts.seed, lr: 5e-5, weight_decay: 0.1, events, prompts, max_new_tokens: opts.maxNewTokens, eos_id: END_OF_TEXT };
   fs.writeFileSync(file, JSON.stringify(job));
-  say(`torch: running ${path.relative(process.cwd(), TORCH_SCRIPT)} on the same ${batches.length} batches and ${prompts.length} prompts`);
+  const steps = events.filter((e) => e.train).length;
+  say(`torch: running ${path.relative(process.cwd(), TORCH_SCRIPT)} on the same ${steps} batches, ${events.length - steps} evaluations and ${prompts.length} prompts`);
   try {
     const run = spawnSync(TORCH_PYTHON, [TORCH_SCRIPT, file, "--threads", String(os.cpus().length)], {
       encoding: "utf8",

@@ -5,12 +5,14 @@ Run by the TypeScript side with Debian's python3 (it has torch 1.13):
     /usr/bin/python3 test/reference/torch_bench.py JOB.json [--threads N]
 
 JOB.json (written by bench.ts) holds the model config, the seed, AdamW's settings, the very
-token batches the TypeScript run trained on (inputs and targets, -100 where ignored) and the
+events the TypeScript run replayed — training batches (inputs and targets, -100 where ignored)
+and, with --schedule, evaluations (mean loss of some batches, eval mode, no gradients) — and the
 prompts' token ids. This script trains reference_model.py's GPT (chapter 4's architecture) on
 those batches with the masked cross-entropy and `torch.optim.AdamW`, then generates greedily
 (no KV cache, stops at <|endoftext|>, as the book's `generate`), and prints one JSON line
 with the same fields as bench.ts: step_s (median), train_tokens_per_s (padded),
-real_tokens_per_s, gen_tokens_per_s, peak_rss_mib. Progress goes to stderr.
+real_tokens_per_s, gen_tokens_per_s, peak_rss_mib, and schedule_s (wall time of all events)
+when there are evaluations. Progress goes to stderr.
 """
 import argparse
 import json
@@ -39,8 +41,18 @@ def main():
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=job["lr"], weight_decay=job["weight_decay"])
 
-    times, padded, real = [], 0, 0
-    for i, batch in enumerate(job["batches"]):
+    times, padded, real, evals = [], 0, 0, 0
+    steps = sum(1 for e in job["events"] if "train" in e)
+    s0 = time.perf_counter()
+    for event in job["events"]:
+        if "eval" in event:
+            model.eval()
+            with torch.no_grad():
+                losses = [batch_loss(model, torch.tensor(b["inputs"]), torch.tensor(b["targets"])).item() for b in event["eval"]]
+            model.train()
+            evals += 1
+            continue
+        batch, i = event["train"], len(times)
         t0 = time.perf_counter()
         inputs = torch.tensor(batch["inputs"], dtype=torch.long)
         targets = torch.tensor(batch["targets"], dtype=torch.long)
@@ -53,7 +65,9 @@ def main():
         times.append(dt)
         padded += inputs.numel()
         real += int((targets != -100).sum())
-        print(f"torch step {i + 1}/{len(job['batches'])}: {tuple(inputs.shape)} loss {value:.3f} in {dt:.2f} s", file=sys.stderr)
+        if not evals or i % 20 == 0:
+            print(f"torch step {i + 1}/{steps}: {tuple(inputs.shape)} loss {value:.3f} in {dt:.2f} s", file=sys.stderr)
+    schedule_seconds = time.perf_counter() - s0
     train_seconds = sum(times)
 
     model.eval()
@@ -72,6 +86,7 @@ def main():
         "step_s": r(statistics.median(times)),
         "train_tokens_per_s": r(padded / train_seconds),
         "real_tokens_per_s": r(real / train_seconds),
+        **({"schedule_s": r(schedule_seconds), "evaluations": evals} if evals else {}),
         "gen_tokens": gen_tokens,
         "gen_tokens_per_s": r(gen_tokens / gen_seconds) if job["prompts"] else None,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
