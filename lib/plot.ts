@@ -31,6 +31,8 @@ export interface LossPlotOptions {
   epochsSeen?: number[];
   /** the run's length: the epoch axis spans [0, numEpochs] (default: as far as the data goes) */
   numEpochs?: number;
+  /** the loss axis's range, e.g. [0, 3] to zoom in past the first steps' high losses (default: all of it) */
+  yRange?: [number, number];
   width?: number;
   height?: number;
 }
@@ -73,7 +75,7 @@ export function lossPlotFigure(curves: LossCurves, opts: LossPlotOptions = {}): 
       // whole epochs only, as the book's MaxNLocator(integer=True)
       xaxis: { title: { text: "Epochs" }, dtick: 1, rangemode: "tozero", ...(opts.numEpochs ? { range: [0, opts.numEpochs] } : {}) },
       xaxis2: { title: { text: "Tokens seen" }, overlaying: "x", side: "top", rangemode: "tozero" },
-      yaxis: { title: { text: "Loss" } },
+      yaxis: { title: { text: "Loss" }, ...(opts.yRange ? { range: opts.yRange } : {}) },
       legend: { x: 1, xanchor: "right", y: 1 }, // the book's loc="upper right"
       margin: { t: 120 },
     },

@@ -20,6 +20,9 @@ test("train and val loss on the epochs axis, an invisible trace laying out the t
   assert.equal(layout.xaxis2.overlaying, "x");
   assert.equal(layout.xaxis2.side, "top");
   assert.deepEqual(layout.xaxis.range, [0, 2]);
+  assert.equal(layout.yaxis.range, undefined, "the loss axis shows everything unless asked");
+  const zoomed = lossPlotFigure(curves, { yRange: [0, 2.5] }).layout as Record<string, Record<string, unknown>>;
+  assert.deepEqual(zoomed.yaxis.range, [0, 2.5]);
 });
 
 test("the book's epoch positions: linspace(0, numEpochs, n)", () => {
