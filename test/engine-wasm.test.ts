@@ -114,6 +114,19 @@ test("with a BLAS on the machine, patched wasm runs its matmuls there (CI instal
   assert.ok(!blasMatMulInstalled(), "unpatched wasm must use its own matmul");
 });
 
+test("patched Identity shares the data instead of copying it, and each tensor can be disposed on its own", async () => {
+  await initEngine({ backend: "wasm", patches: true, ...quiet });
+  const backend = tf.engine().backend;
+  const x = tf.tensor1d([1, 2, 3]);
+  const buffers = backend.numDataIds();
+  const y = tf.engine().runKernel("Identity", { x }) as tf.Tensor;
+  assert.equal(backend.numDataIds(), buffers, "Identity made a new buffer");
+  x.dispose();
+  assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3]);
+  y.dispose();
+  assert.equal(backend.numDataIds(), buffers - 1, "the shared buffer was not freed with its last tensor");
+});
+
 test("a tiny GPT-like training step: wasm gradients equal cpu's", async () => {
   const { cpu, wasm } = await onBoth(() => {
     const rng = new Rng(5);

@@ -6,7 +6,9 @@
  *   replaced, so the plain backend stays one flag away:
  *   - wasm-matmul.ts: transposed matmuls as explicit transpose + XNNPACK's fast kernel;
  *   - blas-matmul.ts: on top of that, matmuls on the machine's native BLAS when there is one;
- *   - wasm-xent-grad.ts: the fused loss's gradient in one pass (lib/train/fused-loss.ts).
+ *   - wasm-xent-grad.ts: the fused loss's gradient in one pass (lib/train/fused-loss.ts);
+ *   - wasm-identity.ts: Identity shares its input's data instead of copying it;
+ *   - wasm-adamw.ts: one AdamW update per parameter in one pass (lib/train/adamw.ts).
  *
  * Returns short notes for the engine's one-line report.
  */
@@ -14,6 +16,8 @@ import { registerMissingWasmKernels } from "./wasm-kernels";
 import { installFastTransposedMatMul, removeFastTransposedMatMul } from "./wasm-matmul";
 import { installBlasMatMul, removeBlasMatMul } from "./blas-matmul";
 import { registerXentGradKernel, unregisterXentGradKernel } from "./wasm-xent-grad";
+import { installSharedIdentity, removeSharedIdentity } from "./wasm-identity";
+import { registerAdamWKernel, unregisterAdamWKernel } from "./wasm-adamw";
 
 export function installWasmPatches(patches: boolean): string[] {
   registerMissingWasmKernels();
@@ -21,9 +25,13 @@ export function installWasmPatches(patches: boolean): string[] {
     removeBlasMatMul();
     removeFastTransposedMatMul();
     unregisterXentGradKernel();
+    removeSharedIdentity();
+    unregisterAdamWKernel();
     return ["unpatched"];
   }
   installFastTransposedMatMul();
   registerXentGradKernel();
+  installSharedIdentity();
+  registerAdamWKernel();
   return ["patched", installBlasMatMul()];
 }

@@ -61,6 +61,22 @@ export interface AdamWState {
  */
 export const RANDOM_INIT_LR = 3e-3;
 
+/** Name of the backend kernel that fuses one update (lib/engine/wasm-adamw.ts); other backends run tf ops. */
+export const ADAMW_KERNEL = "CourseAdamWUpdate";
+
+/** The scalars of one update, as the fused kernel takes them. */
+export interface AdamWKernelAttrs {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** lr / (1 - beta1^t) */
+  stepSize: number;
+  /** sqrt(1 - beta2^t) */
+  biasCorrection2Sqrt: number;
+  /** 1 - lr * weightDecay */
+  decay: number;
+}
+
 export class AdamW {
   lr: number;
   readonly betas: [number, number];
@@ -112,11 +128,22 @@ export class AdamW {
     const biasCorrection2Sqrt = Math.sqrt(1 - Math.pow(beta2, t));
     const stepSize = this.lr / biasCorrection1;
     const decay = 1 - this.lr * this.weightDecay;
+    const attrs: AdamWKernelAttrs = { beta1, beta2, eps: this.eps, stepSize, biasCorrection2Sqrt, decay };
+    const fused = tf.getKernel(ADAMW_KERNEL, tf.getBackend()) !== undefined;
     for (const [name, p] of this.params) {
       const g = get(name);
       if (g === undefined) continue;
       const m = this.moment(this.m, name, p);
       const v = this.moment(this.v, name, p);
+      if (fused) {
+        // the same arithmetic in one pass (lib/engine/wasm-adamw.ts)
+        const out = tf.engine().runKernel(ADAMW_KERNEL, { p, g, m, v }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        p.assign(out[0]);
+        m.assign(out[1]);
+        v.assign(out[2]);
+        tf.dispose(out);
+        continue;
+      }
       tf.tidy(() => {
         const mNew = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
         const vNew = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
