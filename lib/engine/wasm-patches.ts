@@ -7,8 +7,7 @@
  *   - wasm-matmul.ts: transposed matmuls as explicit transpose + XNNPACK's fast kernel;
  *   - blas-matmul.ts: on top of that, matmuls on the machine's native BLAS when there is one;
  *   - wasm-xent-grad.ts: the fused loss's gradient in one pass (lib/train/fused-loss.ts);
- *   - wasm-identity.ts: Identity shares its input's data instead of copying it;
- *   - wasm-adamw.ts: one AdamW update per parameter in one pass (lib/train/adamw.ts).
+ *   - wasm-identity.ts: Identity shares its input's data instead of copying it.
  *
  * Returns short notes for the engine's one-line report.
  */
@@ -17,7 +16,6 @@ import { installFastTransposedMatMul, removeFastTransposedMatMul } from "./wasm-
 import { installBlasMatMul, removeBlasMatMul } from "./blas-matmul";
 import { registerXentGradKernel, unregisterXentGradKernel } from "./wasm-xent-grad";
 import { installSharedIdentity, removeSharedIdentity } from "./wasm-identity";
-import { registerAdamWKernel, unregisterAdamWKernel } from "./wasm-adamw";
 
 export function installWasmPatches(patches: boolean): string[] {
   registerMissingWasmKernels();
@@ -26,12 +24,10 @@ export function installWasmPatches(patches: boolean): string[] {
     removeFastTransposedMatMul();
     unregisterXentGradKernel();
     removeSharedIdentity();
-    unregisterAdamWKernel();
     return ["unpatched"];
   }
   installFastTransposedMatMul();
   registerXentGradKernel();
   installSharedIdentity();
-  registerAdamWKernel();
   return ["patched", installBlasMatMul()];
 }

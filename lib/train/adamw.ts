@@ -61,20 +61,10 @@ export interface AdamWState {
  */
 export const RANDOM_INIT_LR = 3e-3;
 
-/** Name of the backend kernel that fuses one update (lib/engine/wasm-adamw.ts); other backends run tf ops. */
-export const ADAMW_KERNEL = "CourseAdamWUpdate";
-
-/** The scalars of one update, as the fused kernel takes them. */
-export interface AdamWKernelAttrs {
-  beta1: number;
-  beta2: number;
-  eps: number;
-  /** lr / (1 - beta1^t) */
-  stepSize: number;
-  /** sqrt(1 - beta2^t) */
-  biasCorrection2Sqrt: number;
-  /** 1 - lr * weightDecay */
-  decay: number;
+/** Point a variable at a new value and free the tensor that carried it. */
+function replace(variable: tf.Variable, value: tf.Tensor): void {
+  variable.assign(value);
+  value.dispose(); // the variable keeps its own reference to the data
 }
 
 export class AdamW {
@@ -128,31 +118,25 @@ export class AdamW {
     const biasCorrection2Sqrt = Math.sqrt(1 - Math.pow(beta2, t));
     const stepSize = this.lr / biasCorrection1;
     const decay = 1 - this.lr * this.weightDecay;
-    const attrs: AdamWKernelAttrs = { beta1, beta2, eps: this.eps, stepSize, biasCorrection2Sqrt, decay };
-    const fused = tf.getKernel(ADAMW_KERNEL, tf.getBackend()) !== undefined;
+    const invBiasCorrection2Sqrt = 1 / biasCorrection2Sqrt;
     for (const [name, p] of this.params) {
       const g = get(name);
       if (g === undefined) continue;
       const m = this.moment(this.m, name, p);
       const v = this.moment(this.v, name, p);
-      if (fused) {
-        // the same arithmetic in one pass (lib/engine/wasm-adamw.ts)
-        const out = tf.engine().runKernel(ADAMW_KERNEL, { p, g, m, v }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
-        p.assign(out[0]);
-        m.assign(out[1]);
-        v.assign(out[2]);
-        tf.dispose(out);
-        continue;
-      }
-      tf.tidy(() => {
-        const mNew = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
-        const vNew = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
-        const denom = tf.add(tf.div(tf.sqrt(vNew), biasCorrection2Sqrt), this.eps);
-        const pDecayed = decay === 1 ? p : tf.mul(p, decay);
-        m.assign(mNew);
-        v.assign(vNew);
-        p.assign(tf.sub(pDecayed, tf.mul(tf.div(mNew, denom), stepSize)));
-      });
+      // three small scopes rather than one: each frees its temporaries (each the size of the
+      // parameter) before the next starts, so an update of a large table holds a few copies, not a dozen
+      replace(m, tf.tidy(() => tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)))); // m = β1·m + (1-β1)·g
+      replace(v, tf.tidy(() => tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)))); // v = β2·v + (1-β2)·g²
+      replace(
+        p,
+        tf.tidy(() => {
+          // torch divides by sqrt(1 - beta2^t); multiplying by the inverse is the same to within a rounding
+          const denom = tf.add(tf.mul(tf.sqrt(v), invBiasCorrection2Sqrt), this.eps);
+          const pDecayed = decay === 1 ? p : tf.mul(p, decay); // decoupled weight decay: p·(1 - lr·wd)
+          return tf.sub(pDecayed, tf.mul(tf.div(m, denom), stepSize)); // p - stepSize · m / denom
+        }),
+      );
     }
   }
 
