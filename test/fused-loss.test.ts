@@ -8,7 +8,7 @@ import { DataError } from "../lib/errors";
 import { GPTConfig } from "../lib/model/config";
 import { GPTModel } from "../lib/model/gpt";
 import { IGNORE_INDEX, calcLossBatch, maskedCrossEntropy } from "../lib/train/loss";
-import { calcLossBatchFused, softmaxCrossEntropy, XENT_GRAD_KERNEL } from "../lib/train/fused-loss";
+import { calcLossBatchFused, headCrossEntropy, softmaxCrossEntropy, XENT_GRAD_KERNEL } from "../lib/train/fused-loss";
 import { registerXentGradKernel, unregisterXentGradKernel } from "../lib/engine/wasm-xent-grad";
 
 const CFG: GPTConfig = { vocabSize: 97, contextLength: 16, embDim: 12, nHeads: 3, nLayers: 2, dropRate: 0, qkvBias: true };
@@ -55,6 +55,26 @@ for (const kernel of [true, false]) {
     }
   });
 }
+
+test("headCrossEntropy in blocks of rows = the plain loss of hidden @ weight, value and both gradients", () => {
+  const hidden = tf.randomNormal([10, 12], 0, 1, "float32", 21) as tf.Tensor2D;
+  const weight = tf.randomNormal([12, 97], 0, 1, "float32", 22) as tf.Tensor2D;
+  const labels = Int32Array.from([1, 5, 96, 0, 33, 33, 7, 80, 2, 64]);
+  const plainLoss = (h: tf.Tensor, w: tf.Tensor) => maskedCrossEntropy(tf.matMul(h, w), tf.tensor1d(labels, "int32"));
+  const plain = tf.valueAndGrads(plainLoss)([hidden, weight]);
+  for (const rows of [3, 4, 10, 128]) {
+    const before = tf.memory().numTensors;
+    const got = tf.valueAndGrads((h: tf.Tensor, w: tf.Tensor) => headCrossEntropy(h as tf.Tensor2D, w as tf.Tensor2D, labels, rows))([hidden, weight]);
+    assert.ok(Math.abs(got.value.dataSync()[0] - plain.value.dataSync()[0]) < 1e-5, `blocks of ${rows}: loss`);
+    got.grads.forEach((g, i) => {
+      const d = maxAbsDiff(g.dataSync(), plain.grads[i].dataSync());
+      assert.ok(d < 1e-5, `blocks of ${rows}: ${i === 0 ? "dHidden" : "dWeight"} differs by ${d}`);
+    });
+    tf.dispose([got.value, ...got.grads]);
+    assert.equal(tf.memory().numTensors, before, `blocks of ${rows}: leaked tensors`);
+  }
+  tf.dispose([hidden, weight, plain.value, ...plain.grads]);
+});
 
 test("calcLossBatchFused = calcLossBatch on a GPT with padding targets: loss and every parameter gradient", () => {
   const model = new GPTModel(CFG, { seed: 3 });

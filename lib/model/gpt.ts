@@ -73,6 +73,11 @@ export class GPTModel {
     });
   }
 
+  /** The output head's weight (C, V): the head is `x @ headWeight`, without a bias. */
+  get headWeight(): tf.Variable {
+    return this.outHead.weight;
+  }
+
   /** The output head: (..., C) -> (..., V) logits. */
   head(x: tf.Tensor): tf.Tensor {
     return this.outHead.apply(x);
