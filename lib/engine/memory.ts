@@ -7,19 +7,18 @@
  * weights there (the weights, XNNPACK's packed copies of them, the gradients, AdamW's m and v)
  * before any activation, so we keep those under 3 GiB. gpt2-small with its own output head (163M
  * parameters) needs ~3.0 GiB for them and ran out of memory here; gpt2-medium (406M) needs ~7.6.
- * With the BLAS matmul (blas-matmul.ts) XNNPACK packs nothing, so four copies.
+ * With the BLAS matmul (blas-matmul.ts) XNNPACK packs no copies, but gpt2-small still filled the
+ * heap (4.2 GB resident) before its first step finished, so the budget stays as it is.
  * The native engines (tfjs-node, tfjs-node-gpu) and the cpu backend have no such ceiling.
  */
 import * as tf from "@tensorflow/tfjs";
-import { blasMatMulInstalled } from "./blas-matmul";
 
 export const WASM_TRAIN_BUDGET_BYTES = 3 * 2 ** 30;
 export const WEIGHT_COPIES_IN_TRAINING = 5;
-export const WEIGHT_COPIES_WITH_BLAS = 4;
 
 /** Bytes that training keeps per model, before activations. */
-export function trainingBytes(numParams: number, blas = blasMatMulInstalled()): number {
-  return (blas ? WEIGHT_COPIES_WITH_BLAS : WEIGHT_COPIES_IN_TRAINING) * 4 * numParams;
+export function trainingBytes(numParams: number): number {
+  return WEIGHT_COPIES_IN_TRAINING * 4 * numParams;
 }
 
 /** Why a model of `numParams` cannot train on `backend` (default: the current one), or undefined when it can. */
