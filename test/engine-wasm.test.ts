@@ -87,6 +87,10 @@ const MATMUL_CASES: [string, number[], number[], boolean, boolean][] = [
   ["batched with one shared B (a linear layer on 3-D input)", [3, 5, 7], [7, 9], false, false],
   ["one A against a batch of B, B transposed", [5, 7], [3, 9, 7], false, true],
   ["batches that broadcast both ways (BLAS hands them back to wasm)", [2, 1, 5, 7], [3, 7, 9], false, false],
+  ["one row (a generated token: matrix-vector on BLAS)", [1, 7], [7, 9], false, false],
+  ["one row, B transposed", [1, 7], [9, 7], false, true],
+  ["one row, A transposed", [7, 1], [7, 9], true, false],
+  ["batched single rows (attention of one new token)", [3, 1, 4], [3, 4, 6], false, false],
 ];
 
 for (const [name, aShape, bShape, ta, tb] of MATMUL_CASES) {
