@@ -19,11 +19,15 @@
 //
 // `TRAIN_LIMIT` trains on only the first *n* training entries. Left `undefined`, the notebook trains on all
 // 935, as the book does. The **quick** setting, which tests and CI use (set the environment variable
-// `COURSE_QUICK=1` before starting Jupyter), trains on 120, so the notebook runs in a few minutes on two CPU
-// cores. A step of the small offline model takes a few seconds there, so its full run (232 steps plus the
-// evaluations) takes a quarter of an hour or more, and pretrained GPT-2 medium much longer: it is 30 times bigger.
+// `COURSE_QUICK=1` before starting Jupyter), trains on 120, so that CI runs it in well under a minute.
 //
-// **The outputs saved in this notebook come from the quick setting on the offline tiny model.**
+// How long a run takes depends on the model and the engine. The small offline model on two CPU cores (the
+// WebAssembly engine with the machine's OpenBLAS) takes about 2.5 minutes for the book's 2 epochs on all 935
+// entries and about 10 for 8 (measured with `npm run finetune`; the README has the figures). Pretrained
+// GPT-2 medium is 30 times bigger: train it with a native engine (`@tensorflow/tfjs-node-gpu` on a GPU, or
+// `@tensorflow/tfjs-node`), not on WebAssembly.
+//
+// **The outputs saved in this notebook come from the offline tiny model on all 935 entries, 2 epochs.**
 
 // %%
 import "tsx/cjs";
@@ -70,7 +74,8 @@ printParamSummary(model);
 // The book's optimizer: AdamW with weight decay 0.1 and learning rate 5e-5. That learning rate is for
 // *fine-tuning*: small steps that adjust pretrained weights without wrecking what they know. A model starting
 // from random weights has nothing to protect and everything to learn, and at 5e-5 its loss would hardly move
-// in two epochs; it gets `RANDOM_INIT_LR` = 1e-3 from the library, the rate the command line uses for random starts too.
+// in two epochs; it gets `RANDOM_INIT_LR` = 3e-3 from the library, the rate the command line uses for random starts too
+// (chosen so that the tiny model both learns in two epochs and shows overfitting within eight; see below).
 
 // %% tags=["optimizer"]
 const LR = chosen.pretrained ? 5e-5 : RANDOM_INIT_LR;
@@ -116,6 +121,17 @@ optimizer.dispose();
 await showPlot(lossPlotFigure(history, { numEpochs: EPOCHS, title: `Loss during fine-tuning (${chosen.name}${QUICK ? ", quick setting" : ""})` }));
 
 // %% [markdown]
+// From random weights, the first steps fall from ln 50257 ≈ 10.8, and that drop squeezes everything after it
+// into the bottom of the chart. The same curves with the loss axis cut at a little above the validation loss
+// after the first epoch make the later trend visible (skip this for a pretrained model, whose losses start
+// near 3):
+
+// %% tags=["loss-zoom"]
+const afterEpoch1 = history.valLosses.filter((_, i) => history.epochsAt[i] >= Math.min(1, EPOCHS / 2));
+const yMax = 1.25 * Math.max(...afterEpoch1, ...history.trainLosses.slice(-1));
+await showPlot(lossPlotFigure(history, { numEpochs: EPOCHS, yRange: [0, yMax], title: `The same, loss axis cut at ${yMax.toFixed(2)}` }));
+
+// %% [markdown]
 // The numbers behind the curves, per epoch: the first and last evaluation, and the lowest validation loss.
 
 // %% tags=["summary"]
@@ -150,13 +166,15 @@ console.log(`lowest val loss: ${bestVal.toFixed(3)} at step ${history.steps[best
 // more training makes its answers to new instructions worse, not better. The lowest validation loss marks
 // where to stop.
 //
-// **In the quick run saved here** (tiny model, random start, 120 training entries, 2 epochs), both losses
-// fall steeply from ln 50257 ≈ 10.8 in the first steps and keep falling to the end of epoch 2; the
-// validation loss stays above the training loss, and the gap grows in the second epoch, the beginning of the
-// pattern above. Two epochs over 15 batches are too few to see the validation loss turn: set `EPOCHS = 5`
-// (and leave `TRAIN_LIMIT` undefined for the full data) and watch the curves. Your numbers will differ from
-// the book's in any case: a different random number generator orders the batches differently, and offline the
-// model is not GPT-2.
+// **In the run saved here** (the tiny model from random weights, all 935 training entries, 2 epochs), both
+// losses fall steeply from ln 50257 ≈ 10.8 in the first steps, then slowly: to 1.678 (train) and 2.212
+// (validation) at the last evaluation. The validation loss is still falling at the end of epoch 2 (its lowest,
+// 2.207, comes at step 225), but it has stayed above the training loss since the first epoch and the gap has
+// grown to about 0.5: the beginning of the pattern above. Two epochs are too early to see it turn. Set
+// `EPOCHS = 8` (about ten minutes here) and watch the zoomed chart: in the README's 8-epoch run of this same
+// model the validation loss bottoms out around epoch 4 (2.03) and climbs to 2.13 by epoch 8, while the
+// training loss keeps falling, to 0.55. Your numbers will differ from the book's in any case: a different
+// random number generator orders the batches differently, and offline the model is not GPT-2.
 //
 // ## The answer after each epoch
 //
@@ -174,12 +192,12 @@ showTable(
 );
 
 // %% [markdown]
-// **In the quick run saved here** the continuation is blank after both epochs: whitespace only (the table gives
-// its length). After 30 steps from random weights the model has learned that whitespace is a likely next
-// token, and little more; a loss around 5.5 is still far from a model that writes
-// words. Pretrained GPT-2 medium, in the book, answers "The meal is prepared every day by the chef." after the
-// first epoch and "The meal is cooked every day by the chef." after the second. With the tiny model, train
-// on the full data (`TRAIN_LIMIT` undefined) to see how far it gets in two epochs, and how much further in more.
+// **In the run saved here** the tiny model has learned the template, not the task: after each epoch it writes
+// the `### Response:` header and then a short, sentence-shaped answer ("The sentence.") followed by the
+// `<|endoftext|>` marker — and, since this sample loop (the book's `generate_text_simple`) does not stop at the
+// marker, more of the same. That is what 2 epochs from random weights buy; the answer itself is missing.
+// Pretrained GPT-2 medium, in the book, answers "The meal is prepared every day by the chef." after the first
+// epoch and "The meal is cooked every day by the chef." after the second.
 
 // %% [markdown]
 // ## Saving the model

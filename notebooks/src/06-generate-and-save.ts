@@ -15,12 +15,14 @@
 //
 // ## Settings
 //
-// The book generates up to 256 new tokens for each of the 110 test entries. Without a KV cache (the plain
-// version this course teaches), each new token costs one forward pass over the whole text so far, so on two
-// CPU cores this takes a while, most of all for a model that has not learned to stop. The **quick** setting
-// (environment variable `COURSE_QUICK=1`, used by the tests and CI) answers only the first 5 entries with at
-// most 64 new tokens. **The outputs saved in this notebook come from the quick setting, on the model that
-// notebook 05 trained in its quick setting offline: the tiny model, from random weights.**
+// The book generates up to 256 new tokens for each of the 110 test entries. `generateResponse` keeps each
+// layer's keys and values between tokens (a KV cache, lib/generate-cached.ts, checked token for token against
+// the plain loop of notebook 04), so a new token costs one position's work instead of a pass over the whole
+// text: the 110 answers of the tiny model take seconds; pretrained GPT-2 medium's take minutes on a CPU. The
+// **quick** setting (environment variable `COURSE_QUICK=1`, used by the tests and CI) answers only the first 5
+// entries with at most 64 new tokens. **The outputs saved in this notebook come from the full setting (all
+// 110 entries, up to 256 tokens) on the model notebook 05 trained offline: the tiny model from random
+// weights, 2 epochs on all 935 training entries.**
 
 // %%
 import "tsx/cjs";
@@ -101,13 +103,15 @@ showTable(
 );
 
 // %% [markdown]
-// **What the saved outputs show.** The quick-setting tiny model answers four of the five instructions with
-// nothing and the fifth with a bare "### Response" header: as at the end of notebook 05, what it has learned in
-// 30 steps from random weights is to write whitespace (which the trimming removes) and, sometimes, the
-// template's header. This is the offline stand-in, not the book's result. With pretrained GPT-2 medium, the book's
-// first three answers are: "The car is as fast as a bullet." where the expected simile is "as fast as
-// lightning" (right, in other words); "cumulus" where the expected cloud type is cumulonimbus (related, but
-// wrong); and "Jane Austen" for the author of *Pride and Prejudice* (right).
+// **What the saved outputs show.** The tiny model answers every one of the 110 instructions (none empty) and
+// stops by itself, with an end-of-text marker, but its answers are template-shaped guesses: "The book." for the
+// simile, "The boiling point of meters." for the cloud type, and another "The boiling point of …" for the author
+// of *Pride and Prejudice*. It has learned what an answer looks like in this data set (short, a sentence,
+// often starting with "The") from 2 epochs over 935 examples, starting from nothing; knowing answers takes the
+// pretraining it does not have. This is the offline stand-in, not the book's result. With pretrained GPT-2
+// medium, the book's first three answers are: "The car is as fast as a bullet." where the expected simile is
+// "as fast as lightning" (right, in other words); "cumulus" where the expected cloud type is cumulonimbus
+// (related, but wrong); and "Jane Austen" for the author of *Pride and Prejudice* (right).
 //
 // ## Saving the responses
 //

@@ -195,6 +195,7 @@ CHECKS["05"] = [
   },
   { name: "the training progress bar finished in place", test: finishedBar("train", "fine-tuning") },
   { name: "the loss chart is a plotly figure with a static image", test: chartWithImage("loss-plot") },
+  { name: "the zoomed loss chart too", test: chartWithImage("loss-zoom") },
   { name: "the per-epoch loss table", test: (nb) => { assert.match(nb.html("summary"), /<table[\s\S]*val loss/); shows("summary", "lowest val loss:")(nb); } },
   { name: "a sample after each epoch", test: (nb) => assert.match(nb.html("samples"), /<table[\s\S]*<td[^>]*>1<\/td>[\s\S]*<td[^>]*>2<\/td>/) },
   { name: "saves the model for notebook 06", test: shows("save", "saved the model in runs/notebook/model/: config.json, model.safetensors") },
