@@ -140,3 +140,22 @@ test("stopping after epoch 1 and resuming reproduces the uninterrupted run", asy
   opt2.dispose();
   resumed.dispose();
 });
+
+test("training with the fused loss and with the plain definition gives the same losses and weights", async () => {
+  const run = async (loss: "fused" | "plain") => {
+    const model = new GPTModel(MICRO, { seed: 11 });
+    const opt = new AdamW(model.params, { lr: 5e-3, weightDecay: 0.1 });
+    const { trainLoader, valLoader } = loaders();
+    const res = await trainModelSimple(model, trainLoader, valLoader, opt, { numEpochs: 2, evalFreq: 2, evalIter: 1, startContext: "Hi", sampleTokens: 2, log: () => {}, loss });
+    const weights = [...model.params.values()].map((p) => Array.from(p.dataSync()));
+    opt.dispose();
+    model.dispose();
+    return { res, weights };
+  };
+  const fused = await run("fused");
+  const plain = await run("plain");
+  assert.ok(fused.res.trainLosses.length >= 3);
+  fused.res.trainLosses.forEach((l, i) => assert.ok(Math.abs(l - plain.res.trainLosses[i]) < 1e-4, `train loss ${i}: ${l} vs ${plain.res.trainLosses[i]}`));
+  fused.res.valLosses.forEach((l, i) => assert.ok(Math.abs(l - plain.res.valLosses[i]) < 1e-4, `val loss ${i}: ${l} vs ${plain.res.valLosses[i]}`));
+  fused.weights.forEach((w, k) => w.forEach((v, i) => assert.ok(Math.abs(v - plain.weights[k][i]) < 1e-4, `parameter ${k}[${i}]: ${v} vs ${plain.weights[k][i]}`)));
+});

@@ -93,6 +93,12 @@ console.log(`AdamW lr ${LR}, weight decay 0.1; ${trainLoader.numBatches} steps p
 // batches (`eval_iter`), printed as the book prints it. After each epoch, the model continues the first
 // validation prompt (50 tokens, greedy): the book's `start_context`. The bar above the log moves in place
 // while the loop runs.
+//
+// The loss is notebook 02's `maskedCrossEntropy`, computed by a faster route (`lib/train/fused-loss.ts`): the
+// output head only for the positions that are scored (padding is skipped before the 50,257-wide matmul, not
+// after), one softmax whose probabilities also give the gradient, and the head and loss in blocks of 128 rows.
+// The numbers are the same (a test checks the loss and every gradient against the plain definition); pass
+// `loss: "plain"` to `trainModelSimple` to train with the definition itself, more slowly.
 
 // %% tags=["train"]
 let bar: ProgressHandle | undefined;
