@@ -30,11 +30,12 @@ import { DEFAULT_DATA_FILE, loadInstructionData } from "../data/instruction-data
 import { splitData } from "../data/split";
 import { InstructionDataset } from "../data/dataset";
 import { DataLoader } from "../data/loader";
+import { batchTensors } from "../data/collate";
 import { formatInput } from "../data/prompt";
 import { encodeText, END_OF_TEXT } from "../data/tokenizer";
 import { GPTConfig, GPT2_SMALL, TINY } from "../model/config";
 import { GPTModel } from "../model/gpt";
-import { IGNORE_INDEX } from "../train/loss";
+import { IGNORE_INDEX, calcLossLoader } from "../train/loss";
 import { AdamW } from "../train/adamw";
 import { EVAL_ORDER_OFFSET, trainStep } from "../train/train";
 import { calcLossBatchFused } from "../train/fused-loss";
@@ -118,17 +119,13 @@ function scheduleEvents(trainLoader: DataLoader, valLoader: DataLoader, epochs: 
   return events;
 }
 
-/** Mean loss over batches without gradients, as the trainer's evaluation computes it. */
+/** Mean loss over batches without gradients: the trainer's evaluation (calcLossLoader with the fused loss). */
 function evalLoss(model: GPTModel, batches: ArrayBatch[]): number {
-  let total = 0;
-  for (const b of batches) {
-    total += tf.tidy(() => {
-      const x = tf.tensor2d(b.inputs, undefined, "int32"); // (B, T)
-      const y = tf.tensor2d(b.targets, undefined, "int32"); // (B, T)
-      return calcLossBatchFused(model, x, y).dataSync()[0];
-    });
+  // a generator: calcLossLoader disposes each batch's tensors after use
+  function* tensors() {
+    for (const b of batches) yield batchTensors(b);
   }
-  return total / batches.length;
+  return calcLossLoader(tensors(), model, undefined, { lossBatch: calcLossBatchFused });
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -191,8 +188,7 @@ async function main(argv: string[]): Promise<void> {
     }
     const batch = event.train as ArrayBatch;
     const t0 = performance.now();
-    const inputs = tf.tensor2d(batch.inputs, undefined, "int32"); // (B, T)
-    const targets = tf.tensor2d(batch.targets, undefined, "int32"); // (B, T)
+    const { inputs, targets } = batchTensors(batch); // (B, T) each
     const loss = trainStep(model, optimizer, inputs, targets, i + 1);
     tf.dispose([inputs, targets]);
     const dt = (performance.now() - t0) / 1000;

@@ -71,14 +71,18 @@ export function collateArrays(
   return { inputs, targets };
 }
 
+/** A collated batch of plain arrays as (B, T) int32 tensors, which the caller disposes. */
+export function batchTensors(batch: { inputs: number[][]; targets: number[][] }): { inputs: tf.Tensor2D; targets: tf.Tensor2D } {
+  return {
+    inputs: tf.tensor2d(batch.inputs, undefined, "int32"), // (B, T)
+    targets: tf.tensor2d(batch.targets, undefined, "int32"), // (B, T)
+  };
+}
+
 /** The final collate: (B, T) int32 tensors, which the caller disposes. */
 export function collate(
   batch: number[][],
   opts: CollateOptions = {},
 ): { inputs: tf.Tensor2D; targets: tf.Tensor2D } {
-  const { inputs, targets } = collateArrays(batch, opts);
-  return {
-    inputs: tf.tensor2d(inputs, undefined, "int32"), // (B, T)
-    targets: tf.tensor2d(targets, undefined, "int32"), // (B, T)
-  };
+  return batchTensors(collateArrays(batch, opts));
 }

@@ -35,7 +35,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { DataError } from "../errors";
 import type { GPTModel } from "../model/gpt";
-import { IGNORE_INDEX } from "./loss";
+import { keptTargets } from "./loss";
 
 /** Name of the backend kernel for the gradient; backends without it use plain tf ops. */
 export const XENT_GRAD_KERNEL = "CourseSoftmaxXentGrad";
@@ -152,29 +152,9 @@ export function headCrossEntropy(hidden: tf.Tensor2D, weight: tf.Tensor2D, label
   return run(hidden, weight) as tf.Scalar;
 }
 
-/** Flat positions and target ids of the kept targets; checks them like maskedCrossEntropy. */
-export function keptTargets(targets: tf.Tensor2D, vocab: number): { rows: Int32Array; ids: Int32Array } {
-  const t = targets.dataSync(); // input data: cheap to read, and the kept count sets the shapes
-  const rows: number[] = [];
-  const ids: number[] = [];
-  for (let i = 0; i < t.length; i++) {
-    const id = t[i];
-    if (id === IGNORE_INDEX) continue;
-    if (!Number.isInteger(id) || id < 0 || id >= vocab) {
-      throw new DataError(`calcLossBatchFused: target ${id} at flat position ${i} is outside [0, ${vocab}) and is not IGNORE_INDEX (${IGNORE_INDEX})`);
-    }
-    rows.push(i);
-    ids.push(id);
-  }
-  if (rows.length === 0) {
-    throw new DataError(`calcLossBatchFused: all ${t.length} targets are IGNORE_INDEX (${IGNORE_INDEX}); there is no token to average over`);
-  }
-  return { rows: Int32Array.from(rows), ids: Int32Array.from(ids) };
-}
-
 /** `calcLossBatch` with the head over kept positions only, fused softmax cross-entropy, in blocks of rows. */
 export function calcLossBatchFused(model: GPTModel, inputs: tf.Tensor2D, targets: tf.Tensor2D, training = false): tf.Scalar {
-  const { rows, ids } = keptTargets(targets, model.cfg.vocabSize);
+  const { rows, ids } = keptTargets(targets, model.cfg.vocabSize, "calcLossBatchFused");
   return tf.tidy(() => {
     const hidden = model.hidden(inputs, training); // (B, T, C) after the final norm
     const flat = hidden.reshape([-1, model.cfg.embDim]); // (N, C), N = B*T

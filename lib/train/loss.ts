@@ -11,6 +11,30 @@ import type { GPTModel } from "../model/gpt";
 export const IGNORE_INDEX = -100;
 
 /**
+ * The kept targets (those != IGNORE_INDEX): their flat positions `rows`, their class `ids`, and
+ * the number of positions in all (`total`). Throws a DataError, naming `who`, when a target is
+ * outside [0, vocab) or every target is ignored (the mean of nothing would be NaN).
+ */
+export function keptTargets(targets: tf.Tensor, vocab: number, who: string): { rows: Int32Array; ids: Int32Array; total: number } {
+  const t = targets.dataSync();
+  const rows: number[] = [];
+  const ids: number[] = [];
+  for (let i = 0; i < t.length; i++) {
+    const id = t[i];
+    if (id === IGNORE_INDEX) continue;
+    if (!Number.isInteger(id) || id < 0 || id >= vocab) {
+      throw new DataError(`${who}: target ${id} at flat position ${i} is outside [0, ${vocab}) and is not IGNORE_INDEX (${IGNORE_INDEX})`);
+    }
+    rows.push(i);
+    ids.push(id);
+  }
+  if (rows.length === 0) {
+    throw new DataError(`${who}: all ${t.length} targets are IGNORE_INDEX (${IGNORE_INDEX}); there is no token to average over`);
+  }
+  return { rows: Int32Array.from(rows), ids: Int32Array.from(ids), total: t.length };
+}
+
+/**
  * Mean cross-entropy over the kept targets (those != IGNORE_INDEX).
  *
  * logits (B, T, V) float32, targets (B, T) int32 -> scalar (or (N, V) with (N,), as torch takes them).
@@ -28,25 +52,16 @@ export function maskedCrossEntropy(logits: tf.Tensor, targets: tf.Tensor): tf.Sc
   const vocab = logits.shape[logits.rank - 1] as number;
   // targets are input data, already computed: reading them is cheap, and lets us
   // count the kept tokens and check the ids before any logits are touched
-  const t = targets.dataSync();
-  const safe = new Int32Array(t.length); // ignored positions point at class 0 and are masked below
-  const keep = new Float32Array(t.length);
-  let kept = 0;
-  for (let i = 0; i < t.length; i++) {
-    const id = t[i];
-    if (id === IGNORE_INDEX) continue;
-    if (!Number.isInteger(id) || id < 0 || id >= vocab) {
-      throw new DataError(`maskedCrossEntropy: target ${id} at flat position ${i} is outside [0, ${vocab}) and is not IGNORE_INDEX (${IGNORE_INDEX})`);
-    }
-    safe[i] = i * vocab + id; // index into the flattened (B*T*V,) logits
+  const { rows, ids, total } = keptTargets(targets, vocab, "maskedCrossEntropy");
+  const kept = rows.length;
+  const safe = new Int32Array(total); // ignored positions point at class 0 and are masked below
+  const keep = new Float32Array(total);
+  rows.forEach((i, j) => {
+    safe[i] = i * vocab + ids[j]; // index into the flattened (B*T*V,) logits
     keep[i] = 1;
-    kept++;
-  }
-  if (kept === 0) {
-    throw new DataError(`maskedCrossEntropy: all ${t.length} targets are IGNORE_INDEX (${IGNORE_INDEX}); there is no token to average over`);
-  }
+  });
   return tf.tidy(() => {
-    const n = t.length;
+    const n = total;
     const flat = logits.reshape([n, vocab]); // (B, T, V) -> (N, V), N = B*T
     // log softmax = x - max - log(sum(exp(x - max))): subtracting the row max first keeps exp()
     // from overflowing; it is torch's cross_entropy = log_softmax + nll_loss. (tf.logSoftmax's
