@@ -1,7 +1,7 @@
 // The public surface of the course library: notebooks and the command line import from here.
 // Each helper line below re-exports one concept file.
-export * from "./random";
-export * from "./errors";
+export * from "./core/random";
+export * from "./core/errors";
 export * from "./engine";
 export * from "./data/instruction-data";
 export * from "./data/prompt";
@@ -22,16 +22,16 @@ export * from "./data/length-grouping";
 export * from "./data/loader";
 export * from "./data/padding";
 export * from "./display";
-export * from "./model/safetensors";
-export * from "./model/weights";
-export * from "./model/hub";
-export * from "./atomic-file";
-export * from "./model/float16";
+export * from "./weights/safetensors";
+export * from "./weights/gpt2-directory";
+export * from "./pretrained/hub";
+export * from "./core/atomic-file";
+export * from "./weights/float16";
 export * from "./train/adamw";
 export * from "./train/train";
 export * from "./generate";
-export * from "./plot";
-export * from "./model/select";
-export * from "./generate-cached";
+export * from "./display/loss-plot";
+export * from "./pretrained/select";
+export * from "./generate/kv-cache-decoder";
 export * from "./train/checkpoint";
 export * from "./engine/memory";

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { initEngine } from "../lib/engine";
 import { InstructionDataset } from "../lib/data/dataset";
 import type { GPTConfig } from "../lib/model/config";
-import { saveGPT2Directory } from "../lib/model/weights";
+import { saveGPT2Directory } from "../lib/weights/gpt2-directory";
 import { deterministicModel } from "./helpers/deterministic-weights";
 
 const ROOT = path.resolve(__dirname, "..");

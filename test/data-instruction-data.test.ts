@@ -6,7 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { AddressInfo } from "net";
 import { DEFAULT_DATA_FILE, loadInstructionData } from "../lib/data/instruction-data";
-import { DataError } from "../lib/errors";
+import { DataError } from "../lib/core/errors";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "data-test-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Rng } from "../lib/random";
+import { Rng } from "../lib/core/random";
 import { cutBatches, lengthGroupedBatches } from "../lib/data/length-grouping";
 import { DataLoader } from "../lib/data/loader";
 import { batchPadding, summarizePadding } from "../lib/data/padding";

@@ -6,7 +6,7 @@ import { splitData } from "../lib/data/split";
 import { InstructionDataset } from "../lib/data/dataset";
 import { DataLoader } from "../lib/data/loader";
 import { collateArrays } from "../lib/data/collate";
-import { ConfigError, DataError } from "../lib/errors";
+import { ConfigError, DataError } from "../lib/core/errors";
 
 /** A dataset of `n` sequences where sequence i is [i, i, …] of length 1 + i % 7. */
 function toy(n: number) {

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { loadInstructionData } from "../lib/data/instruction-data";
 import { splitData } from "../lib/data/split";
-import { DataError } from "../lib/errors";
+import { DataError } from "../lib/core/errors";
 
 test("the book's split: 935 / 110 / 55, in file order", async () => {
   const data = await loadInstructionData();

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { formatDuration, inNotebook, plotBundle, plotHtml, progressDisplay, progressText, tableHtml, tableText, PLOTLY_MIME } from "../lib/display";
-import { ConfigError } from "../lib/errors";
+import { ConfigError } from "../lib/core/errors";
 
 const df = { columns: ["instruction", "tokens"], index: [0, 1], values: [["a <b> & c", 61], ["line1\nline2", 47.25]] };
 

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
-import { Rng } from "../lib/random";
+import { Rng } from "../lib/core/random";
 import { blasMatMulInstalled, loadBlas } from "../lib/engine/blas-matmul";
 
 const quiet = { log: () => {} };

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
-import { ConfigError } from "../lib/errors";
+import { ConfigError } from "../lib/core/errors";
 
 test("auto picks the best engine present and says why the better ones were skipped", async () => {
   const lines: string[] = [];

@@ -4,11 +4,13 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
-import { DataError } from "../lib/errors";
+import { DataError } from "../lib/core/errors";
 import { GPTConfig } from "../lib/model/config";
 import { GPTModel } from "../lib/model/gpt";
-import { IGNORE_INDEX, calcLossBatch, maskedCrossEntropy } from "../lib/train/loss";
-import { calcLossBatchFused, headCrossEntropy, softmaxCrossEntropy, XENT_GRAD_KERNEL } from "../lib/train/fused-loss";
+import { calcLossBatch, maskedCrossEntropy } from "../lib/train/loss";
+import { IGNORE_INDEX } from "../lib/data/collate";
+import { XENT_GRAD_KERNEL } from "../lib/engine/kernel-names";
+import { calcLossBatchFused, headCrossEntropy, softmaxCrossEntropy } from "../lib/train/fused-loss";
 import { registerXentGradKernel, unregisterXentGradKernel } from "../lib/engine/wasm-xent-grad";
 
 const CFG: GPTConfig = { vocabSize: 97, contextLength: 16, embDim: 12, nHeads: 3, nLayers: 2, dropRate: 0, qkvBias: true };

@@ -8,12 +8,12 @@ import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
 import type { GPTConfig } from "../lib/model/config";
 import { GPTModel } from "../lib/model/gpt";
-import { Rng } from "../lib/random";
+import { Rng } from "../lib/core/random";
 import { formatInput } from "../lib/data/prompt";
 import { encodeText } from "../lib/data/tokenizer";
-import { generate, generateIds, generateResponse, pickNextToken, textToTokenIds, tokenIdsToText } from "../lib/generate";
-import { ConfigError } from "../lib/errors";
-import { KVCacheDecoder } from "../lib/generate-cached";
+import { generate, generateIds, generateResponse, pickNextToken, textToTokenIds, tokenIdsToText } from "../lib/generate/generate";
+import { ConfigError } from "../lib/core/errors";
+import { KVCacheDecoder } from "../lib/generate/kv-cache-decoder";
 import { deterministicModel } from "./helpers/deterministic-weights";
 
 interface Golden {

@@ -4,9 +4,10 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
-import { DataError } from "../lib/errors";
+import { DataError } from "../lib/core/errors";
 import { GPTModel } from "../lib/model/gpt";
-import { IGNORE_INDEX, calcLossBatch, calcLossLoader, maskedCrossEntropy } from "../lib/train/loss";
+import { calcLossBatch, calcLossLoader, maskedCrossEntropy } from "../lib/train/loss";
+import { IGNORE_INDEX } from "../lib/data/collate";
 
 before(async () => {
   await initEngine({ log: () => {} });

@@ -13,7 +13,7 @@ import type { InstructionEntry } from "../lib/data/instruction-data";
 import { AdamW } from "../lib/train/adamw";
 import { calcLossLoader } from "../lib/train/loss";
 import { evaluateModel, trainModelSimple } from "../lib/train/train";
-import { generateResponse } from "../lib/generate";
+import { generateResponse } from "../lib/generate/generate";
 
 // GPT-2's vocabulary (the data uses its token ids) but a very narrow, shallow model
 const MICRO: GPTConfig = { vocabSize: 50257, contextLength: 128, embDim: 8, nHeads: 2, nLayers: 1, dropRate: 0, qkvBias: true };

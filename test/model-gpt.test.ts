@@ -4,10 +4,11 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
-import { ConfigError, DataError } from "../lib/errors";
+import { ConfigError, DataError } from "../lib/core/errors";
 import { GPTConfig, MODEL_CONFIGS, TINY, resolveModelConfig, validateConfig } from "../lib/model/config";
 import { GPTModel, countParams, formatParamSummary } from "../lib/model/gpt";
-import { IGNORE_INDEX, maskedCrossEntropy } from "../lib/train/loss";
+import { maskedCrossEntropy } from "../lib/train/loss";
+import { IGNORE_INDEX } from "../lib/data/collate";
 
 // the style guide's tiny test config
 const TEST_CFG: GPTConfig = { vocabSize: 10, contextLength: 8, embDim: 4, nHeads: 2, nLayers: 2, dropRate: 0, qkvBias: true };

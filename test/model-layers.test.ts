@@ -7,7 +7,7 @@ import { initEngine } from "../lib/engine";
 import { gelu } from "../lib/model/feedforward";
 import { LayerNorm } from "../lib/model/layernorm";
 import { ParamContext } from "../lib/model/params";
-import { Rng } from "../lib/random";
+import { Rng } from "../lib/core/random";
 
 before(async () => {
   await initEngine({ log: () => {} });

@@ -12,9 +12,9 @@ import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
 import { GPTConfig, TINY } from "../lib/model/config";
 import { GPTModel } from "../lib/model/gpt";
-import { saveGPT2Directory } from "../lib/model/weights";
-import { WeightsError } from "../lib/errors";
-import { chooseModel } from "../lib/model/select";
+import { saveGPT2Directory } from "../lib/weights/gpt2-directory";
+import { WeightsError } from "../lib/core/errors";
+import { chooseModel } from "../lib/pretrained/select";
 import { deterministicModel } from "./helpers/deterministic-weights";
 import { tempDir } from "./helpers/hf-checkpoint";
 

@@ -7,7 +7,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
 import { AdamW } from "../lib/train/adamw";
-import { ConfigError } from "../lib/errors";
+import { ConfigError } from "../lib/core/errors";
 
 interface Fixture {
   shapes: Record<string, number[]>;

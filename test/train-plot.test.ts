@@ -2,7 +2,7 @@
 // and an HTML file that carries plotly.js itself (opens offline).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { bookEpochsSeen, figureHtml, lossPlotFigure } from "../lib/plot";
+import { bookEpochsSeen, figureHtml, lossPlotFigure } from "../lib/display/loss-plot";
 
 const curves = { trainLosses: [3, 2, 1.5], valLosses: [3.1, 2.4, 2.2], tokensSeen: [500, 3000, 5500], epochsAt: [0.1, 1.0, 1.9] };
 

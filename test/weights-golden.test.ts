@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
-import { loadGPT2Directory, saveGPT2Directory } from "../lib/model/weights";
+import { loadGPT2Directory, saveGPT2Directory } from "../lib/weights/gpt2-directory";
 import { tempDir } from "./helpers/hf-checkpoint";
 
 const FIXTURE_DIR = path.join(__dirname, "fixtures", "hf-gpt2-tiny");

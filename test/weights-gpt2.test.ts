@@ -7,10 +7,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
-import { WeightsError } from "../lib/errors";
+import { WeightsError } from "../lib/core/errors";
 import { GPTModel } from "../lib/model/gpt";
-import { SafetensorsFile, readSafetensors } from "../lib/model/safetensors";
-import { loadGPT2Directory, readGPT2Config, saveGPT2Directory } from "../lib/model/weights";
+import { SafetensorsFile, readSafetensors } from "../lib/weights/safetensors";
+import { loadGPT2Directory, readGPT2Config, saveGPT2Directory } from "../lib/weights/gpt2-directory";
 import { HFTensor, TINY_HF_CONFIG, makeHFTensors, tempDir, writeHFDir } from "./helpers/hf-checkpoint";
 
 const root = tempDir("weights");

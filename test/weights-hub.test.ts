@@ -8,8 +8,8 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import { AddressInfo } from "node:net";
 import * as path from "node:path";
-import { WeightsError } from "../lib/errors";
-import { DownloadProgress, ensurePretrainedWeights, hasPretrainedWeights, pretrainedDir } from "../lib/model/hub";
+import { WeightsError } from "../lib/core/errors";
+import { DownloadProgress, ensurePretrainedWeights, hasPretrainedWeights, pretrainedDir } from "../lib/pretrained/hub";
 import { TINY_HF_CONFIG, makeHFTensors, tempDir, writeHFDir } from "./helpers/hf-checkpoint";
 
 const NAME = "gpt2-medium (355M)"; // no size pinned in the library: the fake Hub's headers decide

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { initEngine } from "../lib/engine";
-import { loadGPT2Directory, saveGPT2Directory } from "../lib/model/weights";
+import { loadGPT2Directory, saveGPT2Directory } from "../lib/weights/gpt2-directory";
 import { tempDir } from "./helpers/hf-checkpoint";
 import { killSavers, startSaver } from "./helpers/saver-child";
 

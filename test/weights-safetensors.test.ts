@@ -4,8 +4,8 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { WeightsError } from "../lib/errors";
-import { SafetensorsFile, readSafetensors, writeSafetensors } from "../lib/model/safetensors";
+import { WeightsError } from "../lib/core/errors";
+import { SafetensorsFile, readSafetensors, writeSafetensors } from "../lib/weights/safetensors";
 import { encode, tempDir, writeRawSafetensors } from "./helpers/hf-checkpoint";
 
 const dir = tempDir("safetensors");

@@ -24,7 +24,7 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { Command } from "commander";
-import { CourseError, ConfigError } from "../errors";
+import { CourseError, ConfigError } from "../core/errors";
 import { EngineChoice, initEngine } from "../engine";
 import { DEFAULT_DATA_FILE, loadInstructionData } from "../data/instruction-data";
 import { splitData } from "../data/split";
@@ -35,11 +35,12 @@ import { formatInput } from "../data/prompt";
 import { encodeText, END_OF_TEXT } from "../data/tokenizer";
 import { GPTConfig, GPT2_SMALL, TINY } from "../model/config";
 import { GPTModel } from "../model/gpt";
-import { IGNORE_INDEX, calcLossLoader } from "../train/loss";
+import { calcLossLoader } from "../train/loss";
+import { IGNORE_INDEX } from "../data/collate";
 import { AdamW } from "../train/adamw";
 import { EVAL_ORDER_OFFSET, trainStep } from "../train/train";
 import { calcLossBatchFused } from "../train/fused-loss";
-import { generateIds } from "../generate";
+import { generateIds } from "../generate/generate";
 import { trainingMemoryProblem } from "../engine/memory";
 
 /** The benchmark's configs: issue 4's small one and GPT-2 small, both without dropout. */

@@ -1,10 +1,10 @@
 /**
  * What the three commands (finetune, evaluate, generate) share: error handling,
  * number parsing for options, and starting the engine.
- * (Choosing the model for `--model` is lib/model/select.ts's `chooseModel`.)
+ * (Choosing the model for `--model` is lib/pretrained/select.ts's `chooseModel`.)
  */
 import { InvalidArgumentError } from "commander";
-import { CourseError } from "../errors";
+import { CourseError } from "../core/errors";
 import { ENGINE_CHOICES, EngineChoice, initEngine } from "../engine";
 
 /**

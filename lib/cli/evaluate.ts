@@ -10,9 +10,9 @@ import { loadInstructionData, DEFAULT_DATA_FILE, InstructionEntry } from "../dat
 import { splitData } from "../data/split";
 import { InstructionDataset } from "../data/dataset";
 import { DataLoader } from "../data/loader";
-import { loadGPT2Directory } from "../model/weights";
+import { loadGPT2Directory } from "../weights/gpt2-directory";
 import { calcLossLoader } from "../train/loss";
-import { ConfigError } from "../errors";
+import { ConfigError } from "../core/errors";
 import { parseBackend, parseIntOption, runCli, startEngine } from "./common";
 
 /** The book's `allowed_max_length` for the final collate (section 7.3). */

@@ -12,28 +12,28 @@
  * Ctrl-C stops after the current step and saves a checkpoint; `--resume DIR` continues it.
  *
  * `--model` also accepts a JSON file with GPTConfig fields (over the "tiny" config), which
- * the tests use to train a very small model in seconds; see lib/model/select.ts.
+ * the tests use to train a very small model in seconds; see lib/pretrained/select.ts.
  * A hidden `--response-tokens N` (tests only) caps the test-set responses (the book: 256).
  */
 import * as fs from "fs";
 import * as path from "path";
 import { Command, Option } from "commander";
 import * as cliProgress from "cli-progress";
-import { ConfigError } from "../errors";
-import { writeAll, writeFileAtomic } from "../atomic-file";
+import { ConfigError } from "../core/errors";
+import { writeAll, writeFileAtomic } from "../core/atomic-file";
 import { loadInstructionData, DEFAULT_DATA_FILE, InstructionEntry } from "../data/instruction-data";
 import { splitData } from "../data/split";
 import { InstructionDataset } from "../data/dataset";
 import { DataLoader } from "../data/loader";
 import { formatInput } from "../data/prompt";
 import { formatParamSummary } from "../model/gpt";
-import { saveGPT2Directory } from "../model/weights";
+import { saveGPT2Directory } from "../weights/gpt2-directory";
 import { AdamW, RANDOM_INIT_LR } from "../train/adamw";
 import { trainModelSimple } from "../train/train";
 import { CHECKPOINT_DIR, loadCheckpoint, saveCheckpoint } from "../train/checkpoint";
-import { generateResponse } from "../generate";
-import { saveLossPlot } from "../plot";
-import { chooseModel } from "../model/select";
+import { generateResponse } from "../generate/generate";
+import { saveLossPlot } from "../display/loss-plot";
+import { chooseModel } from "../pretrained/select";
 import { parseBackend, parseIntOption, parseNumberOption, runCli, startEngine } from "./common";
 
 interface FinetuneOptions {

@@ -7,9 +7,9 @@
  */
 import { Command } from "commander";
 import { formatInput } from "../data/prompt";
-import { loadGPT2Directory } from "../model/weights";
-import { responseForPrompt } from "../generate";
-import { ConfigError } from "../errors";
+import { loadGPT2Directory } from "../weights/gpt2-directory";
+import { responseForPrompt } from "../generate/generate";
+import { ConfigError } from "../core/errors";
 import { parseBackend, parseIntOption, parseNumberOption, runCli, startEngine } from "./common";
 
 interface GenerateCliOptions {

@@ -6,7 +6,7 @@
  * Only token counts are needed, so no tensors are made and no engine is started.
  */
 import { Command } from "commander";
-import { CourseError } from "../errors";
+import { CourseError } from "../core/errors";
 import { DEFAULT_DATA_FILE, loadInstructionData } from "../data/instruction-data";
 import { splitData } from "../data/split";
 import { InstructionDataset } from "../data/dataset";

@@ -15,9 +15,11 @@
  * 50256 would be masked too; `encodeText` never produces 50256 from data text.)
  */
 import * as tf from "@tensorflow/tfjs";
-import { CourseError } from "../errors";
-import { IGNORE_INDEX } from "../train/loss"; // -100: the target value the loss skips
+import { CourseError } from "../core/errors";
 import { END_OF_TEXT } from "./tokenizer";
+
+/** A target equal to this is not scored: collate writes it over padding, and the loss skips it (PyTorch's default ignore_index). */
+export const IGNORE_INDEX = -100;
 
 export interface CollateOptions {
   /** token used for padding; the book uses <|endoftext|> = 50256 */

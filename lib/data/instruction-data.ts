@@ -15,7 +15,7 @@
  */
 import { promises as fs } from "fs";
 import * as path from "path";
-import { DataError } from "../errors";
+import { DataError } from "../core/errors";
 
 /** One training example, exactly as in the book's JSON file. */
 export interface InstructionEntry {

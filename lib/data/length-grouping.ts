@@ -11,7 +11,7 @@
  * `megaBatchFactor × batchSize`, sort each mega-batch by length, cut it into batches,
  * then shuffle the order of the batches.
  */
-import type { Rng } from "../random";
+import type { Rng } from "../core/random";
 
 export interface LengthGroupingOptions {
   /** sequences per batch */

@@ -9,8 +9,8 @@
  * (`batches(epoch, k)`). The order is not PyTorch's (a different generator).
  */
 import * as tf from "@tensorflow/tfjs";
-import { ConfigError, DataError } from "../errors";
-import { Rng } from "../random";
+import { ConfigError, DataError } from "../core/errors";
+import { Rng } from "../core/random";
 import { collate, collateArrays, CollateOptions } from "./collate";
 import type { TokenizedDataset } from "./dataset";
 import { cutBatches, DEFAULT_MEGA_BATCH_FACTOR, lengthGroupedBatches } from "./length-grouping";

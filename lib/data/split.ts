@@ -3,7 +3,7 @@
  *   train_portion = int(len(data) * 0.85); test_portion = int(len(data) * 0.1); val = the rest.
  * For the 1,100 entries that is 935 / 110 / 55.
  */
-import { DataError } from "../errors";
+import { DataError } from "../core/errors";
 
 /** Fractions of the book's split; validation gets whatever is left. */
 export const TRAIN_FRACTION = 0.85;

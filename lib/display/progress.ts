@@ -13,7 +13,7 @@
 //   bar?.done();
 import { randomBytes } from "crypto";
 import * as cliProgress from "cli-progress";
-import { ConfigError } from "../errors";
+import { ConfigError } from "../core/errors";
 import { emitBundle, escapeHtml, inNotebook } from "./kernel";
 
 export interface ProgressHandle {

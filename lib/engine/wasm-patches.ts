@@ -1,5 +1,5 @@
 /**
- * What `initEngine` does to the wasm backend before starting it (lib/engine.ts).
+ * What `initEngine` does to the wasm backend before starting it (lib/engine/index.ts).
  *
  * - always: register the kernels wasm lacks for training (wasm-kernels.ts);
  * - unless `patches` is false: the speed patches, each a wrapper that keeps the kernel it

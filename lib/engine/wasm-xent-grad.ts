@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { WasmBackendLike } from "./wasm-kernels";
-import { XENT_GRAD_KERNEL } from "../train/fused-loss";
+import { XENT_GRAD_KERNEL } from "./kernel-names";
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 

@@ -5,7 +5,7 @@
  * attention weights, then the heads are joined and projected.
  */
 import * as tf from "@tensorflow/tfjs";
-import { Rng } from "../random";
+import { Rng } from "../core/random";
 import { dropout } from "./dropout";
 import { Linear } from "./linear";
 import { ParamContext } from "./params";

@@ -4,7 +4,7 @@
  * connection with dropout on the branch.
  */
 import * as tf from "@tensorflow/tfjs";
-import { Rng } from "../random";
+import { Rng } from "../core/random";
 import { MultiHeadAttention } from "./attention";
 import { GPTConfig } from "./config";
 import { dropout } from "./dropout";

@@ -4,7 +4,7 @@
  * The book keeps these as Python dicts (`GPT_CONFIG_124M`, `model_configs`);
  * here they are typed objects so a misspelt field is a compile error.
  */
-import { ConfigError } from "../errors";
+import { ConfigError } from "../core/errors";
 
 export interface GPTConfig {
   /** Number of token ids the model knows: 50,257 for GPT-2's BPE tokenizer. */

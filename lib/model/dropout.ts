@@ -3,7 +3,7 @@
  * `model.train()`: in evaluation (and at rate 0) it returns its input unchanged.
  */
 import * as tf from "@tensorflow/tfjs";
-import { Rng } from "../random";
+import { Rng } from "../core/random";
 
 export function dropout(x: tf.Tensor, rate: number, training: boolean, rng: Rng): tf.Tensor {
   if (!training || rate === 0) return x;

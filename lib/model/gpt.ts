@@ -4,8 +4,8 @@
  * head that turns each position's vector into one logit per vocabulary entry.
  */
 import * as tf from "@tensorflow/tfjs";
-import { DataError } from "../errors";
-import { Rng } from "../random";
+import { DataError } from "../core/errors";
+import { Rng } from "../core/random";
 import { TransformerBlock } from "./block";
 import { GPTConfig, validateConfig } from "./config";
 import { dropout } from "./dropout";

@@ -6,7 +6,7 @@
  * and the optimizer walks the same map.
  */
 import * as tf from "@tensorflow/tfjs";
-import { Rng } from "../random";
+import { Rng } from "../core/random";
 
 export type ParamMap = Map<string, tf.Variable>;
 

@@ -18,7 +18,7 @@
  * and imported again, so a resumed run continues the same trajectory.
  */
 import * as tf from "@tensorflow/tfjs";
-import { ConfigError } from "../errors";
+import { ConfigError } from "../core/errors";
 
 export interface AdamWOptions {
   /** learning rate; the book fine-tunes with 5e-5 */

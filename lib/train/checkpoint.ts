@@ -13,12 +13,12 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { isAlive } from "../atomic-file";
-import { ConfigError } from "../errors";
-import { Rng } from "../random";
+import { isAlive } from "../core/atomic-file";
+import { ConfigError } from "../core/errors";
+import { Rng } from "../core/random";
 import type { GPTModel } from "../model/gpt";
-import { loadGPT2Directory, saveGPT2Directory } from "../model/weights";
-import { readSafetensors, writeSafetensors, TensorToWrite } from "../model/safetensors";
+import { loadGPT2Directory, saveGPT2Directory } from "../weights/gpt2-directory";
+import { readSafetensors, writeSafetensors, TensorToWrite } from "../weights/safetensors";
 import type { AdamW, AdamWState, SavedTensor } from "./adamw";
 import type { TrainHistory, TrainPosition } from "./train";
 

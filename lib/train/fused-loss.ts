@@ -33,12 +33,11 @@
  *    rest), its gradient, and its shares of dHidden and dWeight. Peak: one block, not K rows.
  */
 import * as tf from "@tensorflow/tfjs";
-import { DataError } from "../errors";
+import { DataError } from "../core/errors";
 import type { GPTModel } from "../model/gpt";
+import { XENT_GRAD_KERNEL } from "../engine/kernel-names";
 import { keptTargets } from "./loss";
 
-/** Name of the backend kernel for the gradient; backends without it use plain tf ops. */
-export const XENT_GRAD_KERNEL = "CourseSoftmaxXentGrad";
 
 /** (softmax - onehot(labels)) * scale with plain tf ops, on any backend. probs (K, V), labels (K,). */
 function xentGradOps(probs: tf.Tensor2D, labels: tf.Tensor, scale: tf.Scalar): tf.Tensor2D {

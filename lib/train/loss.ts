@@ -4,11 +4,10 @@
  * as PyTorch's `cross_entropy(..., ignore_index=-100)` does in the book.
  */
 import * as tf from "@tensorflow/tfjs";
-import { DataError } from "../errors";
+import { DataError } from "../core/errors";
+import { IGNORE_INDEX } from "../data/collate";
 import type { GPTModel } from "../model/gpt";
 
-/** A target equal to this is not scored; the collate function writes it over padding. */
-export const IGNORE_INDEX = -100;
 
 /**
  * The kept targets (those != IGNORE_INDEX): their flat positions `rows`, their class `ids`, and

@@ -23,11 +23,11 @@
  * shuffled: its first `evalIter` batches, as in the book.
  */
 import * as tf from "@tensorflow/tfjs";
-import { ConfigError, CourseError } from "../errors";
+import { ConfigError, CourseError } from "../core/errors";
 import type { DataLoader } from "../data/loader";
 import type { GPTModel } from "../model/gpt";
 import { encodeText, decodeTokens } from "../data/tokenizer";
-import { generateIds } from "../generate";
+import { generateIds } from "../generate/generate";
 import { AdamW } from "./adamw";
 import { trainingMemoryProblem } from "../engine/memory";
 import { calcLossBatch, calcLossLoader } from "./loss";

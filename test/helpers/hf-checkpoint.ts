@@ -8,7 +8,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Rng } from "../../lib/random";
+import { Rng } from "../../lib/core/random";
 
 /** A tiny GPT-2 config.json. All sizes differ (V=11, T=7, C=6, 3C=18, 4C=24), so a
  *  transposed or mis-split tensor cannot pass the shape checks by accident. */

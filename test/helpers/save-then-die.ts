@@ -20,7 +20,7 @@ import * as fs from "node:fs";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../lib/engine";
 import { GPTModel } from "../../lib/model/gpt";
-import { saveGPT2Directory } from "../../lib/model/weights";
+import { saveGPT2Directory } from "../../lib/weights/gpt2-directory";
 import { saveCheckpoint } from "../../lib/train/checkpoint";
 import { checkpointModel, checkpointParts } from "./checkpoint-parts";
 

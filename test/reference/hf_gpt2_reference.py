@@ -1,5 +1,5 @@
 """
-PyTorch reference for the Hugging Face GPT-2 loader (lib/model/weights.ts), for
+PyTorch reference for the Hugging Face GPT-2 loader (lib/weights/gpt2-directory.ts), for
 test/weights-golden.test.ts.
 
 Run with Debian's python (it has torch):  /usr/bin/python3 test/reference/hf_gpt2_reference.py

@@ -13,10 +13,10 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ConfigError, WeightsError } from "../errors";
-import { syncDir } from "../atomic-file";
-import { SafetensorsFile } from "./safetensors";
-import { CONFIG_FILE, WEIGHTS_FILE, readGPT2Config } from "./weights";
+import { ConfigError, WeightsError } from "../core/errors";
+import { syncDir } from "../core/atomic-file";
+import { SafetensorsFile } from "../weights/safetensors";
+import { CONFIG_FILE, WEIGHTS_FILE, readGPT2Config } from "../weights/gpt2-directory";
 
 /** A file's expected size and SHA-256, when known ahead of the server's answer. */
 interface KnownFile {

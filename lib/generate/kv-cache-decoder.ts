@@ -14,9 +14,9 @@
  * `GPTModel.forward` and the PyTorch greedy tokens. The notebooks teach the plain loop.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { GPTModel } from "./model/gpt";
-import { LAYERNORM_EPS } from "./model/layernorm";
-import { gelu } from "./model/feedforward";
+import type { GPTModel } from "../model/gpt";
+import { LAYERNORM_EPS } from "../model/layernorm";
+import { gelu } from "../model/feedforward";
 
 export class KVCacheDecoder {
   private readonly model: GPTModel;

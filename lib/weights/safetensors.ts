@@ -18,8 +18,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { writeAll, writeFileAtomic } from "../atomic-file";
-import { WeightsError } from "../errors";
+import { writeAll, writeFileAtomic } from "../core/atomic-file";
+import { WeightsError } from "../core/errors";
 import { bf16ToF32, f16ToF32 } from "./float16";
 
 /** Bytes per element of every dtype the format defines (others are rejected as unknown). */
@@ -308,7 +308,7 @@ export function readSafetensors(
 }
 
 /**
- * Writes float32 tensors as a safetensors file, atomically (lib/atomic-file.ts): a crash
+ * Writes float32 tensors as a safetensors file, atomically (lib/core/atomic-file.ts): a crash
  * at any moment leaves either the old file or the new one, never half of one.
  */
 export function writeSafetensors(

@@ -10,8 +10,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { PlotlyFigure, plotlyScriptPath, saveFigureImage } from "./display/figure-image";
-import type { TrainHistory } from "./train/train";
+import { PlotlyFigure, plotlyScriptPath, saveFigureImage } from "./figure-image";
+import type { TrainHistory } from "../train/train";
 
 /** The four series the book passes to plot_losses. */
 export type LossCurves = Pick<TrainHistory, "trainLosses" | "valLosses" | "tokensSeen" | "epochsAt">;

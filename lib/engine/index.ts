@@ -27,9 +27,9 @@
  * package's single-threaded build); see lib/engine/wasm-threads.ts for how.
  */
 import * as tf from "@tensorflow/tfjs";
-import { ConfigError } from "./errors";
-import { installWasmPatches } from "./engine/wasm-patches";
-import { defaultWasmThreads, registerThreadedWasm, restoreSingleThreadedWasm, wasmThreadsInUse } from "./engine/wasm-threads";
+import { ConfigError } from "../core/errors";
+import { installWasmPatches } from "./wasm-patches";
+import { defaultWasmThreads, registerThreadedWasm, restoreSingleThreadedWasm, wasmThreadsInUse } from "./wasm-threads";
 
 export type EngineChoice = "auto" | "tensorflow" | "wasm" | "cpu";
 export const ENGINE_CHOICES: readonly EngineChoice[] = ["auto", "tensorflow", "wasm", "cpu"];

@@ -16,11 +16,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { writeAll, writeFileAtomic } from "../atomic-file";
+import { writeAll, writeFileAtomic } from "../core/atomic-file";
 import { END_OF_TEXT } from "../data/tokenizer";
-import { WeightsError } from "../errors";
-import { GPTConfig } from "./config";
-import { GPTModel } from "./gpt";
+import { WeightsError } from "../core/errors";
+import { GPTConfig } from "../model/config";
+import { GPTModel } from "../model/gpt";
 import { SafetensorsFile, TensorToWrite, fmtShape, pickleRefusal, writeSafetensors } from "./safetensors";
 
 export const CONFIG_FILE = "config.json";

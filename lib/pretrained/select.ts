@@ -15,14 +15,14 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ConfigError, CourseError, WeightsError } from "../errors";
-import { GPTConfig, MODEL_CONFIGS, TINY, resolveModelConfig, validateConfig } from "./config";
-import { GPTModel, countParams } from "./gpt";
+import { ConfigError, CourseError, WeightsError } from "../core/errors";
+import { GPTConfig, MODEL_CONFIGS, TINY, resolveModelConfig, validateConfig } from "../model/config";
+import { GPTModel, countParams } from "../model/gpt";
 import {
   PRETRAINED_SOURCES, ensurePretrainedWeights, hasPretrainedWeights, hubEndpoint, manualDownloadInstructions,
   pretrainedDir, resolvePretrainedName,
 } from "./hub";
-import { CONFIG_FILE, loadGPT2Directory } from "./weights";
+import { CONFIG_FILE, loadGPT2Directory } from "../weights/gpt2-directory";
 
 /** The pretrained model "auto" prefers: the book's choice for chapter 7. */
 export const AUTO_MODEL = "gpt2-medium (355M)";

@@ -11,13 +11,13 @@
  * not appended, as in the book).
  */
 import * as tf from "@tensorflow/tfjs";
-import { ConfigError } from "./errors";
-import { Rng } from "./random";
-import { formatInput } from "./data/prompt";
-import { decodeTokens, encodeText, END_OF_TEXT } from "./data/tokenizer";
-import type { InstructionEntry } from "./data/instruction-data";
-import type { GPTModel } from "./model/gpt";
-import { KVCacheDecoder } from "./generate-cached";
+import { ConfigError } from "../core/errors";
+import { Rng } from "../core/random";
+import { formatInput } from "../data/prompt";
+import { decodeTokens, encodeText, END_OF_TEXT } from "../data/tokenizer";
+import type { InstructionEntry } from "../data/instruction-data";
+import type { GPTModel } from "../model/gpt";
+import { KVCacheDecoder } from "./kv-cache-decoder";
 
 export interface GenerateOptions {
   /** how many tokens to add at most */

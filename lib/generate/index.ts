@@ -1,0 +1,3 @@
+// Generation: the book's token-by-token loop and the response extraction of section 7.7.
+export * from "./generate";
+export * from "./kv-cache-decoder";
