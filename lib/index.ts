@@ -2,6 +2,7 @@
 // Each helper line below re-exports one concept file.
 export * from "./core/random";
 export * from "./core/errors";
+export * from "./core/book";
 export * from "./engine";
 export * from "./data/instruction-data";
 export * from "./data/prompt";
