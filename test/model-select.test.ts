@@ -14,6 +14,7 @@ import { GPTConfig, TINY } from "../lib/model/config";
 import { GPTModel } from "../lib/model/gpt";
 import { saveGPT2Directory } from "../lib/weights/gpt2-directory";
 import { WeightsError } from "../lib/core/errors";
+import { box, wrap } from "../lib/pretrained/banner";
 import { chooseModel } from "../lib/pretrained/select";
 import { deterministicModel } from "./helpers/deterministic-weights";
 import { tempDir } from "./helpers/hf-checkpoint";
@@ -219,4 +220,19 @@ test("weightsDir loads that folder; tiny and a JSON config are random init with 
     fs.rmSync(dir, { recursive: true, force: true });
   }
   await assert.rejects(chooseModel({ model: "gpt3", log: () => {} }), /unknown model "gpt3"/);
+});
+
+test("the banner box: words wrapped at the width, a long word on a line of its own, every line as wide as the box", () => {
+  const url = "https://huggingface.co/openai-community/gpt2-medium/resolve/main/model.safetensors";
+  assert.deepEqual(wrap(`get it from ${url} please`, 20), ["get it from", url, "please"]);
+  const banner = box(["one two three four five six", "seven"], 10).split("\n");
+  assert.deepEqual(banner, [
+    "##############",
+    "# one two    #",
+    "# three four #",
+    "# five six   #",
+    "#            #",
+    "# seven      #",
+    "##############",
+  ]);
 });

@@ -2,7 +2,11 @@
 // and an HTML file that carries plotly.js itself (opens offline).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { bookEpochsSeen, figureHtml, lossPlotFigure } from "../lib/display/loss-plot";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { PLOT_SIZE } from "../lib/core/book";
+import { figureHtml, lossPlotFigure, saveLossPlot } from "../lib/display/loss-plot";
 
 const curves = { trainLosses: [3, 2, 1.5], valLosses: [3.1, 2.4, 2.2], tokensSeen: [500, 3000, 5500], epochsAt: [0.1, 1.0, 1.9] };
 
@@ -25,9 +29,10 @@ test("train and val loss on the epochs axis, an invisible trace laying out the t
   assert.deepEqual(zoomed.yaxis.range, [0, 2.5]);
 });
 
-test("the book's epoch positions: linspace(0, numEpochs, n)", () => {
-  assert.deepEqual(bookEpochsSeen(2, 5), [0, 0.5, 1, 1.5, 2]);
-  assert.deepEqual(lossPlotFigure(curves, { epochsSeen: bookEpochsSeen(2, 3) }).data[0].x, [0, 1, 2]);
+test("epochsSeen places the points on the epoch axis instead of the history's epochsAt", () => {
+  const fig = lossPlotFigure(curves, { epochsSeen: [0, 1, 2] });
+  assert.deepEqual(fig.data[0].x, [0, 1, 2]);
+  assert.deepEqual(fig.data[1].x, [0, 1, 2]);
 });
 
 test("the HTML page inlines plotly (no CDN) and escapes the title", () => {
@@ -36,4 +41,29 @@ test("the HTML page inlines plotly (no CDN) and escapes the title", () => {
   assert.ok(html.length > 1_000_000, "plotly.min.js should be inside the page");
   assert.ok(!html.includes("a </script> title"));
   assert.match(html, /Plotly\.newPlot\("plot"/);
+});
+
+test("the chart is PLOT_SIZE unless asked otherwise", () => {
+  const layout = lossPlotFigure(curves).layout as Record<string, unknown>;
+  assert.deepEqual([layout.width, layout.height], [PLOT_SIZE.width, PLOT_SIZE.height]);
+  const small = lossPlotFigure(curves, { width: 300, height: 200 }).layout as Record<string, unknown>;
+  assert.deepEqual([small.width, small.height], [300, 200]);
+});
+
+test("saveLossPlot replaces the HTML page whole and leaves no temporary file", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "loss-plot-"));
+  const saved = process.env.COURSE_NO_STATIC_IMAGE;
+  process.env.COURSE_NO_STATIC_IMAGE = "1"; // no browser here: only the HTML is written
+  try {
+    fs.writeFileSync(path.join(dir, "loss-plot.html"), "an older, longer page ".repeat(1_000_000));
+    const out = await saveLossPlot(curves, dir, "loss-plot", { title: "run 2" });
+    assert.equal(out.png, null);
+    assert.match(out.reason ?? "", /COURSE_NO_STATIC_IMAGE/);
+    assert.equal(fs.readFileSync(out.html, "utf8"), figureHtml(lossPlotFigure(curves, { title: "run 2" })));
+    assert.deepEqual(fs.readdirSync(dir), ["loss-plot.html"]);
+  } finally {
+    if (saved === undefined) delete process.env.COURSE_NO_STATIC_IMAGE;
+    else process.env.COURSE_NO_STATIC_IMAGE = saved;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -15,6 +15,7 @@
  */
 import { promises as fs } from "fs";
 import * as path from "path";
+import { writeAll, writeFileAtomic } from "../core/atomic-file";
 import { DataError } from "../core/errors";
 
 /** One training example, exactly as in the book's JSON file. */
@@ -95,9 +96,9 @@ export function parseInstructionData(text: string, file: string): InstructionEnt
 }
 
 /**
- * Download `url` to `file` atomically: the bytes go to a temporary file in the same
- * folder, which is renamed over `file` only once complete and parsed, so an interrupted
- * download never leaves a half-written data file that the next run would trust.
+ * Download `url` to `file` atomically: the text is parsed before anything is written, and
+ * `writeFileAtomic` renames it over `file` only once complete, so an interrupted download
+ * never leaves a half-written data file that the next run would trust.
  */
 export async function downloadInstructionData(file: string, url = INSTRUCTION_DATA_URL): Promise<void> {
   let text: string;
@@ -113,12 +114,9 @@ export async function downloadInstructionData(file: string, url = INSTRUCTION_DA
   }
   parseInstructionData(text, url); // refuse to save something we could not load
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
   try {
-    await fs.writeFile(tmp, text, "utf8");
-    await fs.rename(tmp, file);
+    writeFileAtomic(file, (fd) => writeAll(fd, text)); // about 200 KB: a synchronous write is fine
   } catch (err) {
-    await fs.rm(tmp, { force: true });
     throw new DataError(`${file}: could not write the downloaded data (${(err as Error).message})`);
   }
 }

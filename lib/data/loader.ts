@@ -9,6 +9,7 @@
  * (`batches(epoch, k)`). The order is not PyTorch's (a different generator).
  */
 import * as tf from "@tensorflow/tfjs";
+import { BOOK_SEED } from "../core/book";
 import { ConfigError, DataError } from "../core/errors";
 import { Rng } from "../core/random";
 import { collate, collateArrays, CollateOptions } from "./collate";
@@ -22,7 +23,7 @@ export interface DataLoaderOptions {
   shuffle?: boolean;
   /** drop the final incomplete batch (the book: train only); default false */
   dropLast?: boolean;
-  /** the shuffle seed; default 123, the book's torch.manual_seed(123) */
+  /** the shuffle seed; default BOOK_SEED, the book's torch.manual_seed(123) */
   seed?: number;
   /** passed to `collate` (padTokenId, ignoreIndex, allowedMaxLength) */
   collateOptions?: CollateOptions;
@@ -61,7 +62,7 @@ export class DataLoader implements Iterable<Batch> {
     this.batchSize = opts.batchSize;
     this.shuffle = opts.shuffle ?? false;
     this.dropLast = opts.dropLast ?? false;
-    this.seed = opts.seed ?? 123;
+    this.seed = opts.seed ?? BOOK_SEED;
     this.collateOptions = opts.collateOptions ?? {};
     const group = opts.groupByLength;
     this.megaBatchFactor = !group

@@ -7,6 +7,7 @@
  * thrown away by the -100 mask. Padding fraction = padding positions / (B × T), summed
  * over the batches.
  */
+import { BOOK_BATCH_SIZE, BOOK_SEED } from "../core/book";
 import type { TokenizedDataset } from "./dataset";
 import { DataLoader } from "./loader";
 
@@ -65,9 +66,9 @@ export function loaderPadding(loader: DataLoader, epoch = 0): PaddingSummary {
 }
 
 export interface PaddingComparisonOptions {
-  /** default 8, the book's train loader */
+  /** default BOOK_BATCH_SIZE, the book's train loader */
   batchSize?: number;
-  /** default 123 */
+  /** default BOOK_SEED */
   seed?: number;
   /** default 0 */
   epoch?: number;
@@ -88,10 +89,10 @@ export function comparePadding(
   opts: PaddingComparisonOptions = {},
 ): { plain: PaddingSummary; grouped: PaddingSummary } {
   const common = {
-    batchSize: opts.batchSize ?? 8,
+    batchSize: opts.batchSize ?? BOOK_BATCH_SIZE,
     shuffle: true,
     dropLast: opts.dropLast ?? true,
-    seed: opts.seed ?? 123,
+    seed: opts.seed ?? BOOK_SEED,
     collateOptions: { allowedMaxLength: opts.allowedMaxLength },
   };
   const epoch = opts.epoch ?? 0;

@@ -5,8 +5,8 @@
 // playwright-core drives the system's Chromium (it cannot download browsers here); where
 // neither exists, the caller gets `{ image: null, reason }` and carries on without the image.
 import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
+import { PLOT_SIZE } from "../core/book";
+import { writeAll, writeFileAtomic } from "../core/atomic-file";
 
 /** The parts of a plotly figure this course uses (plotly's own JSON figure format). */
 export interface PlotlyFigure {
@@ -18,7 +18,7 @@ export interface PlotlyFigure {
 export interface FigureImageOptions {
   /** "png" (default; shown everywhere) or "svg" (vector, smaller for line charts). */
   format?: "png" | "svg";
-  /** Pixel size of the chart; defaults to layout.width/height or 760 x 420. */
+  /** Pixel size of the chart; defaults to layout.width/height or PLOT_SIZE. */
   width?: number;
   height?: number;
   /** Device pixel ratio of the PNG (2 = sharp on high-DPI screens, 4x the bytes). */
@@ -90,8 +90,8 @@ export async function renderFigureImage(figure: PlotlyFigure, opts: FigureImageO
   if (!loadPlaywright()) return { image: null, format, reason: "playwright-core is not installed" };
   if (!findChromium()) return { image: null, format, reason: "no Chromium found (set COURSE_CHROMIUM)" };
   const layout = figure.layout ?? {};
-  const width = opts.width ?? (typeof layout.width === "number" ? layout.width : 760);
-  const height = opts.height ?? (typeof layout.height === "number" ? layout.height : 420);
+  const width = opts.width ?? (typeof layout.width === "number" ? layout.width : PLOT_SIZE.width);
+  const height = opts.height ?? (typeof layout.height === "number" ? layout.height : PLOT_SIZE.height);
   const timeoutMs = opts.timeoutMs ?? 60_000;
   let browser: import("playwright-core").Browser | null = null;
   let timer: NodeJS.Timeout | undefined;
@@ -133,10 +133,8 @@ export async function saveFigureImage(figure: PlotlyFigure, file: string, opts: 
   const format = opts.format ?? (file.endsWith(".svg") ? "svg" : "png");
   const out = await renderFigureImage(figure, { ...opts, format });
   if (out.image !== null) {
-    // write beside and rename, so a reader never sees half a file
-    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${os.hostname()}.tmp`);
-    fs.writeFileSync(tmp, out.image);
-    fs.renameSync(tmp, file);
+    const image = out.image;
+    writeFileAtomic(file, (fd) => writeAll(fd, image)); // a reader never sees half a file
   }
   return out;
 }

@@ -10,20 +10,13 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { PLOT_SIZE } from "../core/book";
+import { writeAll, writeFileAtomic } from "../core/atomic-file";
 import { PlotlyFigure, plotlyScriptPath, saveFigureImage } from "./figure-image";
 import type { TrainHistory } from "../train/train";
 
 /** The four series the book passes to plot_losses. */
 export type LossCurves = Pick<TrainHistory, "trainLosses" | "valLosses" | "tokensSeen" | "epochsAt">;
-
-/**
- * Epoch positions as the book draws them: `torch.linspace(0, num_epochs, len(train_losses))`,
- * evenly spread rather than at the exact fraction of an epoch each evaluation happened.
- */
-export function bookEpochsSeen(numEpochs: number, count: number): number[] {
-  if (count === 1) return [0];
-  return Array.from({ length: count }, (_, i) => (numEpochs * i) / (count - 1));
-}
 
 export interface LossPlotOptions {
   title?: string;
@@ -70,8 +63,8 @@ export function lossPlotFigure(curves: LossCurves, opts: LossPlotOptions = {}): 
     layout: {
       // the title sits above the top (tokens) axis, not on its label
       title: { text: opts.title ?? "Loss during fine-tuning", y: 0.98, yanchor: "top" },
-      width: opts.width ?? 760,
-      height: opts.height ?? 420,
+      width: opts.width ?? PLOT_SIZE.width,
+      height: opts.height ?? PLOT_SIZE.height,
       // whole epochs only, as the book's MaxNLocator(integer=True)
       xaxis: { title: { text: "Epochs" }, dtick: 1, rangemode: "tozero", ...(opts.numEpochs ? { range: [0, opts.numEpochs] } : {}) },
       xaxis2: { title: { text: "Tokens seen" }, overlaying: "x", side: "top", rangemode: "tozero" },
@@ -109,7 +102,8 @@ export interface SavedPlot {
 export async function saveLossPlot(curves: LossCurves, dir: string, base = "loss-plot", opts: LossPlotOptions = {}): Promise<SavedPlot> {
   const figure = lossPlotFigure(curves, opts);
   const html = path.join(dir, `${base}.html`);
-  fs.writeFileSync(html, figureHtml(figure));
+  const page = figureHtml(figure);
+  writeFileAtomic(html, (fd) => writeAll(fd, page));
   const png = path.join(dir, `${base}.png`);
   const out = await saveFigureImage(figure, png, { format: "png" });
   return out.image !== null ? { html, png } : { html, png: null, reason: out.reason };

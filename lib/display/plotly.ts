@@ -8,6 +8,7 @@
 //                                   (inlining plotly.min.js would add 4.8 MB per chart);
 //   image/png                       GitHub's viewer and nbconvert, which run no JavaScript.
 import * as path from "path";
+import { PLOT_SIZE } from "../core/book";
 import { emitBundle, escapeHtml, inNotebook, MimeBundle } from "./kernel";
 import { FigureImageOptions, PlotlyFigure, plotlyScriptPath, renderFigureImage } from "./figure-image";
 
@@ -32,7 +33,7 @@ function scriptJson(value: unknown): string {
  */
 export function plotHtml(figure: PlotlyFigure, pngBase64: string | null, plotlyFromNotebookDir: string, id: string): string {
   const layout = figure.layout ?? {};
-  const width = typeof layout.width === "number" ? layout.width : 760;
+  const width = typeof layout.width === "number" ? layout.width : PLOT_SIZE.width;
   const title = typeof layout.title === "string" ? layout.title : (layout.title as { text?: string } | undefined)?.text ?? "plotly chart";
   const fallback = pngBase64
     ? `<img src="data:image/png;base64,${pngBase64}" alt="${escapeHtml(String(title))}" style="max-width:100%">`
@@ -45,7 +46,7 @@ export function plotHtml(figure: PlotlyFigure, pngBase64: string | null, plotlyF
   (function wait() { var el = find(); if (el) start(el); else if (tries++ < 40) setTimeout(wait, 50); })();
   function start(el) {
   var fig = ${scriptJson({ data: figure.data, layout: { ...layout, autosize: true }, config: { responsive: true, displaylogo: false, ...(figure.config ?? {}) } })};
-  function draw(P) { el.innerHTML = ""; el.style.height = (fig.layout.height || 420) + "px"; P.newPlot(el, fig.data, fig.layout, fig.config); }
+  function draw(P) { el.innerHTML = ""; el.style.height = (fig.layout.height || ${PLOT_SIZE.height}) + "px"; P.newPlot(el, fig.data, fig.layout, fig.config); }
   if (window.Plotly) { draw(window.Plotly); return; }
   // Where is the Jupyter server's file handler? classic Notebook: <body data-base-url data-notebook-path>;
   // JupyterLab: #jupyter-config-data and the /lab/tree/<path> URL.

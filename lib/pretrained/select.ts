@@ -15,6 +15,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { BOOK_SEED } from "../core/book";
 import { ConfigError, CourseError, WeightsError } from "../core/errors";
 import { GPTConfig, MODEL_CONFIGS, TINY, resolveModelConfig, validateConfig } from "../model/config";
 import { GPTModel, countParams } from "../model/gpt";
@@ -22,6 +23,7 @@ import {
   PRETRAINED_SOURCES, ensurePretrainedWeights, hasPretrainedWeights, hubEndpoint, manualDownloadInstructions,
   pretrainedDir, resolvePretrainedName,
 } from "./hub";
+import { box } from "./banner";
 import { CONFIG_FILE, loadGPT2Directory } from "../weights/gpt2-directory";
 
 /** The pretrained model "auto" prefers: the book's choice for chapter 7. */
@@ -40,7 +42,7 @@ export interface ChooseModelOptions {
   weightsDir?: string;
   /** pretrained weights cache; default DEFAULT_WEIGHTS_CACHE_DIR */
   cacheDir?: string;
-  /** seeds random init and dropout (default 123, the book's seed) */
+  /** seeds random init and dropout (default BOOK_SEED, the book's seed) */
   seed?: number;
   /** dropout for training (default 0.0, as in chapter 7) */
   dropRate?: number;
@@ -60,7 +62,7 @@ export interface ChosenModel {
   pretrained: boolean;
   /** the NOT PRETRAINED warning when "auto" fell back or a random model was asked for; null otherwise */
   banner: string | null;
-  /** where the weights came from: a folder, or "random init (seed 123)" */
+  /** where the weights came from: a folder, or "random init (seed N)" */
   source: string;
 }
 
@@ -91,30 +93,6 @@ export async function probeHub(name: string, opts: { endpoint?: string; timeoutM
     if (e.name === "TimeoutError" || e.name === "AbortError") return `${host} did not answer within ${timeoutMs / 1000} s`;
     return `cannot reach ${host} (${e.cause?.code ?? e.cause?.message ?? e.message})`;
   }
-}
-
-/** Words of `text` in lines of at most `width` characters (a long URL gets a line of its own). */
-function wrap(text: string, width: number): string[] {
-  const lines: string[] = [];
-  let line = "";
-  for (const word of text.split(/\s+/).filter((w) => w !== "")) {
-    if (line !== "" && line.length + 1 + word.length > width) {
-      lines.push(line);
-      line = word;
-    } else {
-      line = line === "" ? word : `${line} ${word}`;
-    }
-  }
-  if (line !== "") lines.push(line);
-  return lines;
-}
-
-/** A box of '#' around paragraphs: the warning a reader must not scroll past. */
-function box(paragraphs: string[], width = 88): string {
-  const lines = paragraphs.flatMap((p, i) => (i === 0 ? wrap(p, width) : ["", ...wrap(p, width)]));
-  const w = Math.max(...lines.map((l) => l.length));
-  const bar = "#".repeat(w + 4);
-  return [bar, ...lines.map((l) => `# ${l.padEnd(w)} #`), bar].join("\n");
 }
 
 /** The banner for "auto" without GPT-2: what this model is, why, what it means, how to get the real one. */
@@ -174,7 +152,7 @@ function hasCheckpoint(name: string): boolean {
  */
 export async function chooseModel(opts: ChooseModelOptions = {}): Promise<ChosenModel> {
   const log = opts.log ?? ((line: string) => console.log(line));
-  const seed = opts.seed ?? 123;
+  const seed = opts.seed ?? BOOK_SEED;
   const cacheDir = opts.cacheDir ?? DEFAULT_WEIGHTS_CACHE_DIR;
   const load = { seed, dropRate: opts.dropRate };
   const random = (cfg: GPTConfig, name: string, banner: string | null): ChosenModel => {
@@ -230,6 +208,6 @@ async function loadPretrained(name: string, cacheDir: string, opts: ChooseModelO
       log(`download ${p.file}: ${mb(p.received)}${p.total ? ` / ${mb(p.total)}` : ""} MB`);
     },
   });
-  const model = await loadGPT2Directory(dir, { seed: opts.seed ?? 123, dropRate: opts.dropRate });
+  const model = await loadGPT2Directory(dir, { seed: opts.seed ?? BOOK_SEED, dropRate: opts.dropRate });
   return { model, name, pretrained: true, banner: null, source: path.resolve(dir) };
 }

@@ -16,18 +16,21 @@
  *
  * The state (step count, m and v per parameter) can be exported as plain arrays
  * and imported again, so a resumed run continues the same trajectory.
+ *
+ * The defaults are PyTorch's (lr 1e-3, weight decay 0.01), as in `torch.optim.AdamW()`;
+ * the book's run passes `BOOK_LR` and `BOOK_WEIGHT_DECAY` (lib/core/book.ts) explicitly.
  */
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../core/errors";
 
 export interface AdamWOptions {
-  /** learning rate; the book fine-tunes with 5e-5 */
+  /** learning rate; PyTorch's default 1e-3, the book fine-tunes with `BOOK_LR` */
   lr?: number;
   /** decay rates of the first and second moment averages; PyTorch's default (0.9, 0.999) */
   betas?: [number, number];
   /** added to the denominator so it is never zero; PyTorch's default 1e-8 */
   eps?: number;
-  /** decoupled weight decay; PyTorch's default 0.01, the book uses 0.1 */
+  /** decoupled weight decay; PyTorch's default 0.01, the book uses `BOOK_WEIGHT_DECAY` */
   weightDecay?: number;
 }
 
@@ -53,9 +56,9 @@ export interface AdamWState {
 
 /**
  * The learning rate when a model starts from random weights and --lr is not given.
- * The book's 5e-5 nudges a pretrained model; from scratch it would barely move the loss
+ * The book's `BOOK_LR` nudges a pretrained model; from scratch it would barely move the loss
  * in two epochs, so the small offline config trains with a larger step. Measured on the tiny
- * config (full data, seed 123): at 1e-3 the validation loss was still falling after 6 epochs;
+ * config (full data, the book's seed): at 1e-3 the validation loss was still falling after 6 epochs;
  * at 3e-3 it bottoms out in epoch 4 and climbs while the training loss keeps falling (the
  * overfitting lesson of section 7.6); at 5e-3 both losses fall more slowly than at 3e-3.
  */
