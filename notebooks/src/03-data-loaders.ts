@@ -21,7 +21,7 @@ import "tsx/cjs";
 import * as tf from "@tensorflow/tfjs";
 import {
   initEngine, loadInstructionData, splitData, InstructionDataset, DataLoader, decodeTokens, comparePadding,
-  showPlot, showTable,
+  showPlot, showTable, BOOK_BATCH_SIZE, BOOK_SEED, PLOT_SIZE,
 } from "@course/lib";
 
 const engine = await initEngine();
@@ -48,13 +48,16 @@ console.log("the first training text has", firstText.length, "tokens; its first 
 // The book's settings: batches of 8; the training loader shuffles (with seed 123) and drops the last, incomplete
 // batch, so every training step sees exactly 8 texts; validation and test keep their order and every entry.
 //
+// The library names the book's settings once, in `lib/core/book.ts`: `BOOK_BATCH_SIZE` (8) and `BOOK_SEED`
+// (123) are imported from there.
+//
 // One difference from PyTorch: the order of epoch *e* is a function of (seed, *e*) alone. A training run that
 // is stopped and resumed in the middle of an epoch therefore sees exactly the batches an uninterrupted run
 // would have seen. (The order is not the book's: it comes from a different random number generator.)
 
 // %% tags=["loaders"]
-const batchSize = 8;
-const trainLoader = new DataLoader(trainDataset, { batchSize, shuffle: true, dropLast: true, seed: 123 });
+const batchSize = BOOK_BATCH_SIZE;
+const trainLoader = new DataLoader(trainDataset, { batchSize, shuffle: true, dropLast: true, seed: BOOK_SEED });
 const valLoader = new DataLoader(valDataset, { batchSize, shuffle: false, dropLast: false });
 const testLoader = new DataLoader(testDataset, { batchSize, shuffle: false, dropLast: false });
 console.log(
@@ -130,7 +133,7 @@ tf.dispose([first.inputs, first.targets]);
 // token counts are enough.
 
 // %% tags=["padding"]
-const { plain, grouped } = comparePadding(trainDataset, { batchSize: 8, seed: 123 });
+const { plain, grouped } = comparePadding(trainDataset, { batchSize: BOOK_BATCH_SIZE, seed: BOOK_SEED });
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 showTable(
   [
@@ -163,8 +166,8 @@ await showPlot({
     xaxis: { title: { text: "batches, sorted by width" } },
     yaxis: { title: { text: "tokens per row" } },
     legend: { orientation: "h", y: -0.2 },
-    width: 760,
-    height: 460,
+    width: PLOT_SIZE.width,
+    height: PLOT_SIZE.height + 40, // room for the legend below the chart
   },
 });
 

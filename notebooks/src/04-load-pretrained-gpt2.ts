@@ -22,7 +22,7 @@ import * as tf from "@tensorflow/tfjs";
 import {
   initEngine, loadInstructionData, splitData, formatInput, chooseModel, printParamSummary, MODEL_CONFIGS,
   countParams, showTable, InstructionDataset, DataLoader, calcLossLoader, generate, textToTokenIds,
-  tokenIdsToText, END_OF_TEXT,
+  tokenIdsToText, END_OF_TEXT, BOOK_BATCH_SIZE, BOOK_SEED, BOOK_EVAL_ITER,
 } from "@course/lib";
 
 const engine = await initEngine();
@@ -82,8 +82,8 @@ showTable(
 // ## The loss before fine-tuning
 //
 // Before training, the book measures the loss on the training and validation loaders, to have a number to
-// beat. The same here, on the first 5 batches of each (the book's `eval_iter`), with the loaders of
-// notebook 03 and the masked cross-entropy of notebook 02.
+// beat. The same here, on the first 5 batches of each (the book's `eval_iter`, `BOOK_EVAL_ITER`), with the
+// loaders of notebook 03 and the masked cross-entropy of notebook 02.
 //
 // A useful reference: a model that knows nothing spreads its probability evenly over the 50,257 tokens, and
 // its loss is ln 50257 ≈ 10.82. Pretrained GPT-2 medium starts far below that (the book reports a training
@@ -92,10 +92,10 @@ showTable(
 // %% tags=["initial-loss"]
 const { train, val, test } = splitData(await loadInstructionData());
 const collateOptions = { allowedMaxLength: model.cfg.contextLength };
-const trainLoader = new DataLoader(new InstructionDataset(train), { batchSize: 8, shuffle: true, dropLast: true, seed: 123, collateOptions });
-const valLoader = new DataLoader(new InstructionDataset(val), { batchSize: 8, collateOptions });
-const trainLoss = calcLossLoader(trainLoader.batches(0), model, 5);
-const valLoss = calcLossLoader(valLoader.batches(0), model, 5);
+const trainLoader = new DataLoader(new InstructionDataset(train), { batchSize: BOOK_BATCH_SIZE, shuffle: true, dropLast: true, seed: BOOK_SEED, collateOptions });
+const valLoader = new DataLoader(new InstructionDataset(val), { batchSize: BOOK_BATCH_SIZE, collateOptions });
+const trainLoss = calcLossLoader(trainLoader.batches(0), model, BOOK_EVAL_ITER);
+const valLoss = calcLossLoader(valLoader.batches(0), model, BOOK_EVAL_ITER);
 console.log(`Training loss: ${trainLoss.toFixed(3)}`);
 console.log(`Validation loss: ${valLoss.toFixed(3)}`);
 console.log(`ln(vocabulary size) = ln(${model.cfg.vocabSize}) = ${Math.log(model.cfg.vocabSize).toFixed(3)}`);

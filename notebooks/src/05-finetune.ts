@@ -44,7 +44,8 @@ import * as path from "node:path";
 import {
   initEngine, loadInstructionData, splitData, formatInput, chooseModel, printParamSummary, InstructionDataset,
   DataLoader, AdamW, RANDOM_INIT_LR, trainModelSimple, progressDisplay, ProgressHandle, lossPlotFigure, showPlot, showTable,
-  saveGPT2Directory, writeFileAtomic, writeAll,
+  saveGPT2Directory, writeFileAtomic, writeAll, BOOK_BATCH_SIZE, BOOK_SEED, BOOK_LR, BOOK_WEIGHT_DECAY, BOOK_EVAL_FREQ,
+  BOOK_EVAL_ITER,
 } from "@course/lib";
 
 const engine = await initEngine();
@@ -71,26 +72,27 @@ console.log(`model: ${chosen.name}, ${chosen.pretrained ? "pretrained" : "NOT pr
 printParamSummary(model);
 
 // %% [markdown]
-// The book's optimizer: AdamW with weight decay 0.1 and learning rate 5e-5. That learning rate is for
+// The book's optimizer: AdamW with weight decay 0.1 and learning rate 5e-5 (`BOOK_WEIGHT_DECAY` and `BOOK_LR`,
+// named once in `lib/core/book.ts` with the book's other settings). That learning rate is for
 // *fine-tuning*: small steps that adjust pretrained weights without wrecking what they know. A model starting
 // from random weights has nothing to protect and everything to learn, and at 5e-5 its loss would hardly move
 // in two epochs; it gets `RANDOM_INIT_LR` = 3e-3 from the library, the rate the command line uses for random starts too
 // (chosen so that the tiny model both learns in two epochs and shows overfitting within eight; see below).
 
 // %% tags=["optimizer"]
-const LR = chosen.pretrained ? 5e-5 : RANDOM_INIT_LR;
+const LR = chosen.pretrained ? BOOK_LR : RANDOM_INIT_LR;
 const collateOptions = { allowedMaxLength: model.cfg.contextLength };
-const trainLoader = new DataLoader(new InstructionDataset(train), { batchSize: 8, shuffle: true, dropLast: true, seed: 123, collateOptions });
-const valLoader = new DataLoader(new InstructionDataset(val), { batchSize: 8, collateOptions });
-const optimizer = new AdamW(model.params, { lr: LR, weightDecay: 0.1 });
-console.log(`AdamW lr ${LR}, weight decay 0.1; ${trainLoader.numBatches} steps per epoch, ${EPOCHS * trainLoader.numBatches} in all`);
+const trainLoader = new DataLoader(new InstructionDataset(train), { batchSize: BOOK_BATCH_SIZE, shuffle: true, dropLast: true, seed: BOOK_SEED, collateOptions });
+const valLoader = new DataLoader(new InstructionDataset(val), { batchSize: BOOK_BATCH_SIZE, collateOptions });
+const optimizer = new AdamW(model.params, { lr: LR, weightDecay: BOOK_WEIGHT_DECAY });
+console.log(`AdamW lr ${LR}, weight decay ${BOOK_WEIGHT_DECAY}; ${trainLoader.numBatches} steps per epoch, ${EPOCHS * trainLoader.numBatches} in all`);
 
 // %% [markdown]
 // ## Training
 //
 // `trainModelSimple` is the book's `train_model_simple`. Every step: the loss of one batch, its gradients,
-// an AdamW update. Every 5 steps (the book's `eval_freq`), the mean loss of 5 training and 5 validation
-// batches (`eval_iter`), printed as the book prints it. After each epoch, the model continues the first
+// an AdamW update. Every 5 steps (the book's `eval_freq`, `BOOK_EVAL_FREQ`), the mean loss of 5 training and
+// 5 validation batches (`eval_iter`, `BOOK_EVAL_ITER`), printed as the book prints it. After each epoch, the model continues the first
 // validation prompt (50 tokens, greedy): the book's `start_context`. The bar above the log moves in place
 // while the loop runs.
 //
@@ -106,8 +108,8 @@ const samples: { epoch: number; sample: string }[] = [];
 const started = Date.now();
 const history = await trainModelSimple(model, trainLoader, valLoader, optimizer, {
   numEpochs: EPOCHS,
-  evalFreq: 5,
-  evalIter: 5,
+  evalFreq: BOOK_EVAL_FREQ,
+  evalIter: BOOK_EVAL_ITER,
   startContext: formatInput(val[0]),
   onStep: (s) => (bar ??= progressDisplay(s.totalSteps, "fine-tuning")).tick(1, `epoch ${s.epoch + 1}, loss ${s.loss.toFixed(3)}`),
   onEpochEnd: ({ epoch, sample }) => void samples.push({ epoch: epoch + 1, sample }),
