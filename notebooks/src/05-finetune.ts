@@ -92,9 +92,9 @@ console.log(`AdamW lr ${LR}, weight decay ${BOOK_WEIGHT_DECAY}; ${trainLoader.nu
 //
 // `trainModelSimple` is the book's `train_model_simple`. Every step: the loss of one batch, its gradients,
 // an AdamW update. Every 5 steps (the book's `eval_freq`, `BOOK_EVAL_FREQ`), the mean loss of 5 training and
-// 5 validation batches (`eval_iter`, `BOOK_EVAL_ITER`), printed as the book prints it. After each epoch, the model continues the first
-// validation prompt (50 tokens, greedy): the book's `start_context`. The bar above the log moves in place
-// while the loop runs.
+// 5 validation batches (`eval_iter`, `BOOK_EVAL_ITER`), printed as the book prints it. After each epoch, the
+// model continues the first validation prompt (50 tokens, greedy): the book's `start_context`. The bar above
+// the log moves in place while the loop runs.
 //
 // The loss is notebook 02's `maskedCrossEntropy`, computed by a faster route (`lib/train/fused-loss.ts`): the
 // output head only for the positions that are scored (padding is skipped before the 50,257-wide matmul, not
