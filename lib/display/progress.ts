@@ -23,6 +23,8 @@ export interface ProgressHandle {
   update(value: number, info?: string): void;
   /** Finish: show the final state (100% unless stopped early) and the total time. */
   done(info?: string): void;
+  /** Print a line of output (a log line) without breaking the bar: in a terminal, above it. */
+  log(line: string): void;
   readonly value: number;
 }
 
@@ -96,6 +98,7 @@ export function progressDisplay(total: number, label = "", opts: ProgressOptions
         finished = true;
         send(true);
       },
+      log: (line) => console.log(line), // the bar is its own display: ordinary output goes below it
       get value() { return value; },
     };
   }
@@ -130,6 +133,12 @@ export function progressDisplay(total: number, label = "", opts: ProgressOptions
       if (i !== undefined) info = i;
       bar.update(value, { info });
       bar.stop();
+    },
+    log: (line) => {
+      // clear the bar's line (on stderr) so the text is not printed after it; the bar redraws below
+      // within a second, when its elapsed time changes
+      if (!finished && process.stderr.isTTY) process.stderr.write("\r\x1b[2K");
+      console.log(line);
     },
     get value() { return value; },
   };
