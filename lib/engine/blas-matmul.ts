@@ -20,9 +20,8 @@
  * "equal" or "one side is a single matrix") goes to the kernel it replaced.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { WasmBackendLike } from "./wasm-kernels";
-
-type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+import { KernelArgs, KernelImpl, KernelPatch, patchKernel } from "./patch-kernel";
+import type { WasmBackendLike } from "./wasm-guard";
 
 /** C = alpha·op(A)·op(B) + beta·C, row-major; the arrays are views whose first element is the matrix's. */
 type Sgemm = (
@@ -99,14 +98,11 @@ export function loadBlas(): BlasInfo {
   return (loaded = { library: null, reason: `no BLAS: ${hint}` });
 }
 
-let replaced: tf.KernelConfig | null = null;
-
 /** a: (...batchA, m, k) or (...batchA, k, m) if transposeA; b likewise; out: (...batch, m, n). */
-function blasBatchMatMul(args: KernelArgs): tf.TensorInfo {
-  const fallback = replaced as tf.KernelConfig;
+function blasBatchMatMul(fallback: KernelImpl, args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
-  if (sgemm === null || a.dtype !== "float32" || b.dtype !== "float32") return fallback.kernelFunc(args as never) as tf.TensorInfo;
+  if (sgemm === null || a.dtype !== "float32" || b.dtype !== "float32") return fallback(args);
   const ra = a.shape.length;
   const rb = b.shape.length;
   const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
@@ -118,7 +114,7 @@ function blasBatchMatMul(args: KernelArgs): tf.TensorInfo {
   const batchA = tf.util.sizeFromShape(batchShapeA);
   const batchB = tf.util.sizeFromShape(batchShapeB);
   const sameBatch = batchA === batchB && tf.util.arraysEqual(batchShapeA, batchShapeB);
-  if (k !== kB || !(sameBatch || batchA === 1 || batchB === 1)) return fallback.kernelFunc(args as never) as tf.TensorInfo;
+  if (k !== kB || !(sameBatch || batchA === 1 || batchB === 1)) return fallback(args);
   const outBatchShape = tf.backend_util.assertAndGetBroadcastShape(batchShapeA, batchShapeB);
   const batch = Math.max(batchA, batchB);
 
@@ -154,29 +150,22 @@ function blasBatchMatMul(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+const patch = new KernelPatch(() => patchKernel("BatchMatMul", "wasm", (fallback) => (args) => blasBatchMatMul(fallback, args)));
+
 /** Put the BLAS kernel in front of wasm's current BatchMatMul. Returns the engine-report note. */
 export function installBlasMatMul(): string {
   const info = loadBlas();
   if (info.library === null) return info.reason;
-  if (replaced === null) {
-    const current = tf.getKernel("BatchMatMul", "wasm");
-    if (current === undefined) throw new Error("wasm BatchMatMul kernel missing: load @tensorflow/tfjs-backend-wasm first");
-    replaced = current;
-    tf.unregisterKernel("BatchMatMul", "wasm");
-    tf.registerKernel({ ...current, kernelFunc: blasBatchMatMul as tf.KernelFunc });
-  }
+  patch.install();
   return `matmul on ${info.library.split("/").pop()}`;
 }
 
 /** Take the BLAS kernel out again (the kernel it replaced goes back). Idempotent. */
 export function removeBlasMatMul(): void {
-  if (replaced === null) return;
-  tf.unregisterKernel("BatchMatMul", "wasm");
-  tf.registerKernel(replaced);
-  replaced = null;
+  patch.remove();
 }
 
 /** Whether wasm's BatchMatMul is the BLAS one now. */
 export function blasMatMulInstalled(): boolean {
-  return replaced !== null;
+  return patch.installed;
 }

@@ -21,7 +21,9 @@
  * On wasm, the engine also registers the kernels that wasm lacks for training and installs
  * speed patches such as a faster transposed matmul (lib/engine/wasm-patches.ts), so the model
  * code stays plain tf.* calls. `patches: false` or `COURSE_WASM_PATCHES=0` leaves out the
- * speed patches (the missing kernels are always added: training needs them).
+ * speed patches (the missing kernels are always added: training needs them). The speed patches
+ * were written for one tfjs release; on another they stay off and the line says so
+ * (lib/engine/wasm-guard.ts).
  *
  * wasm runs XNNPACK on one thread per core (`threads`, `COURSE_WASM_THREADS=1` for the
  * package's single-threaded build); see lib/engine/wasm-threads.ts for how.
@@ -29,6 +31,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../core/errors";
 import { installWasmPatches } from "./wasm-patches";
+import { foundWasm } from "./wasm-guard";
 import { defaultWasmThreads, registerThreadedWasm, restoreSingleThreadedWasm, wasmThreadsInUse } from "./wasm-threads";
 
 export type EngineChoice = "auto" | "tensorflow" | "wasm" | "cpu";
@@ -47,6 +50,11 @@ export interface EngineOptions {
    * package itself never starts in Node (lib/engine/wasm-threads.ts). Fixed once wasm has started.
    */
   threads?: number;
+  /**
+   * The tfjs versions the wasm patch guard sees (default: the installed ones). Tests pass
+   * another release to see the engine refuse its speed patches.
+   */
+  tfjsVersions?: { core: string; wasm: string };
 }
 
 export interface EngineInfo {
@@ -139,10 +147,11 @@ export function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
     return Promise.reject(err);
   }
   const patches = resolvePatches(opts.patches);
-  const key = `${choice}/${patches}/${threads}`;
+  const versions = opts.tfjsVersions;
+  const key = `${choice}/${patches}/${threads}${versions ? `/${versions.core}/${versions.wasm}` : ""}`;
   if (current !== null && current.key === key) return current.info;
   const log = opts.log ?? ((line: string) => console.log(line));
-  const info = start(choice, patches, threads, log);
+  const info = start(choice, patches, threads, log, versions);
   current = { key, info };
   // A failed start must not be cached: the next call tries again.
   info.catch(() => {
@@ -151,15 +160,16 @@ export function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
   return info;
 }
 
-/** The engine chosen by the last successful `initEngine`, or null before it. */
-export async function currentEngine(): Promise<EngineInfo | null> {
-  return current === null ? null : current.info;
-}
-
 // The wasm build (single- or multi-threaded) is chosen when wasm first starts, once per process.
 let wasmStarted = false;
 
-async function start(choice: EngineChoice, patches: boolean, threads: number, log: (line: string) => void): Promise<EngineInfo> {
+async function start(
+  choice: EngineChoice,
+  patches: boolean,
+  threads: number,
+  log: (line: string) => void,
+  versions: EngineOptions["tfjsVersions"],
+): Promise<EngineInfo> {
   const skipped: string[] = [];
   for (const candidate of CANDIDATES[choice]) {
     try {
@@ -171,7 +181,7 @@ async function start(choice: EngineChoice, patches: boolean, threads: number, lo
     const notes: string[] = [];
     if (candidate.backend === "wasm") {
       if (!wasmStarted && threads > 1) registerThreadedWasm(threads);
-      notes.push(...installWasmPatches(patches));
+      notes.push(...installWasmPatches(patches, { ...foundWasm(), ...versions }));
     }
     let ok = false;
     try {

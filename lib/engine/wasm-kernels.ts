@@ -14,15 +14,8 @@
  * out-of-range ids, which `UnsortedSegmentSum` must (TensorFlow's semantics).
  */
 import * as tf from "@tensorflow/tfjs";
-
-type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
-
-/** The little of the wasm backend's API this file uses (it is not exported as a type). */
-export interface WasmBackendLike {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-  disposeData(dataId: tf.DataId): boolean;
-}
+import { KernelArgs, KernelImpl, KernelPatch, addKernel, patchKernel } from "./patch-kernel";
+import type { WasmBackendLike } from "./wasm-guard";
 
 /**
  * out[s, ...] = Σ x[i, ...] over the i with segmentIds[i] == s, for s in [0, numSegments).
@@ -86,32 +79,28 @@ function gatherBatched(x: tf.TensorInfo, indices: tf.TensorInfo, axis: number, b
   return out;
 }
 
-let originalGather: tf.KernelConfig | null = null;
-
-function gatherV2(args: KernelArgs): tf.TensorInfo {
+function gatherV2(original: KernelImpl, args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
   const { axis, batchDims } = args.attrs as { axis: number; batchDims: number };
-  if (!batchDims) return (originalGather as tf.KernelConfig).kernelFunc(args as never) as tf.TensorInfo;
+  if (!batchDims) return original(args);
   const parsedAxis = tf.util.parseAxisParam(axis, x.shape)[0];
   const rankI = indices.shape.length;
   return gatherBatched(x, indices, parsedAxis, batchDims < 0 ? batchDims + rankI : batchDims, args.backend as WasmBackendLike);
 }
 
+// Unlike the speed patches these stay on whatever the tfjs version (wasm-guard.ts checks only
+// that the BackendWasm methods they call exist): without UnsortedSegmentSum no gradient of an
+// embedding can be taken on wasm, and without the gather fix a batchDims gather silently gives
+// wrong numbers. They rest on nothing but tfjs's public kernel registry, its backend_util, and
+// `makeOutput`/`typedArrayFromHeap`, which BackendWasm declares and all its own kernels call,
+// and each is correct by itself whatever wasm's own kernels do.
+const segmentSum = new KernelPatch(() => addKernel("UnsortedSegmentSum", "wasm", unsortedSegmentSum));
+const batchedGather = new KernelPatch(() => patchKernel("GatherV2", "wasm", (original) => (args) => gatherV2(original, args)));
+
 /** Register the missing kernels and fix the wrong ones (once); returns their names. */
 export function registerMissingWasmKernels(): string[] {
   const added: string[] = [];
-  if (tf.getKernel("UnsortedSegmentSum", "wasm") === undefined) {
-    tf.registerKernel({ kernelName: "UnsortedSegmentSum", backendName: "wasm", kernelFunc: unsortedSegmentSum as tf.KernelFunc });
-    added.push("UnsortedSegmentSum");
-  }
-  if (originalGather === null) {
-    const current = tf.getKernel("GatherV2", "wasm");
-    if (current === undefined) throw new Error("wasm GatherV2 kernel missing: load @tensorflow/tfjs-backend-wasm first");
-    originalGather = current;
-    tf.unregisterKernel("GatherV2", "wasm");
-    // keep setupFunc: it binds the C++ Gather when the backend starts
-    tf.registerKernel({ ...current, kernelFunc: gatherV2 as tf.KernelFunc });
-    added.push("GatherV2 (batchDims)");
-  }
+  if (segmentSum.install()) added.push("UnsortedSegmentSum");
+  if (batchedGather.install()) added.push("GatherV2 (batchDims)");
   return added;
 }

@@ -8,15 +8,12 @@
  * time there. This wrapper does the transpose itself, then calls the original kernel with
  * both flags off. Results are the same up to float rounding (checked in test/engine-wasm.test.ts).
  *
- * The original kernel is kept (`tf.getKernel` before we replace it) so the patch can be
- * removed again: `initEngine({ patches: false })` or `COURSE_WASM_PATCHES=0`.
+ * The original kernel is kept (patch-kernel.ts) so the patch can be removed again:
+ * `initEngine({ patches: false })` or `COURSE_WASM_PATCHES=0`.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { WasmBackendLike } from "./wasm-kernels";
-
-type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
-
-let original: tf.KernelConfig | null = null;
+import { KernelArgs, KernelImpl, KernelPatch, patchKernel } from "./patch-kernel";
+import type { WasmBackendLike } from "./wasm-guard";
 
 /** Swap the last two dims of t with wasm's own Transpose kernel: (..., m, n) -> (..., n, m). */
 function transposeLastTwo(t: tf.TensorInfo, backend: unknown): tf.TensorInfo {
@@ -28,10 +25,9 @@ function transposeLastTwo(t: tf.TensorInfo, backend: unknown): tf.TensorInfo {
   return transpose.kernelFunc({ inputs: { x: t }, backend: backend as never, attrs: { perm } }) as tf.TensorInfo;
 }
 
-function batchMatMulExplicitTranspose(args: KernelArgs): tf.TensorInfo {
-  const plain = original as tf.KernelConfig;
+function batchMatMulExplicitTranspose(plain: KernelImpl, args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   const attrs = args.attrs as { transposeA: boolean; transposeB: boolean };
-  if (!attrs.transposeA && !attrs.transposeB) return plain.kernelFunc(args as never) as tf.TensorInfo;
+  if (!attrs.transposeA && !attrs.transposeB) return plain(args);
   const backend = args.backend as WasmBackendLike;
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   // Aᵀ: (..., k, m) -> (..., m, k);  Bᵀ: (..., n, k) -> (..., k, n)
@@ -39,34 +35,27 @@ function batchMatMulExplicitTranspose(args: KernelArgs): tf.TensorInfo {
   const b2 = attrs.transposeB ? transposeLastTwo(b, backend) : b;
   try {
     // (..., m, k) @ (..., k, n) -> (..., m, n) on XNNPACK's fast path
-    return plain.kernelFunc({
+    return plain({
       inputs: { a: a2, b: b2 },
-      backend: args.backend as never,
+      backend: args.backend,
       attrs: { ...args.attrs, transposeA: false, transposeB: false },
-    }) as tf.TensorInfo;
+    });
   } finally {
     if (a2 !== a) backend.disposeData(a2.dataId);
     if (b2 !== b) backend.disposeData(b2.dataId);
   }
 }
 
-/** Replace wasm's BatchMatMul with the explicit-transpose wrapper. Idempotent. */
+const patch = new KernelPatch(() =>
+  patchKernel("BatchMatMul", "wasm", (plain) => (args) => batchMatMulExplicitTranspose(plain, args)),
+);
+
+/** Replace wasm's BatchMatMul with the explicit-transpose wrapper. Idempotent; true if this call did. */
 export function installFastTransposedMatMul(): boolean {
-  if (original !== null) return false;
-  const current = tf.getKernel("BatchMatMul", "wasm");
-  if (current === undefined) throw new Error("wasm BatchMatMul kernel missing: load @tensorflow/tfjs-backend-wasm first");
-  original = current;
-  tf.unregisterKernel("BatchMatMul", "wasm");
-  // Keep the original setupFunc: it binds the C++ function when the backend starts.
-  tf.registerKernel({ ...current, kernelFunc: batchMatMulExplicitTranspose as tf.KernelFunc });
-  return true;
+  return patch.install();
 }
 
-/** Put wasm's own BatchMatMul back. Idempotent. */
+/** Put wasm's own BatchMatMul back. Idempotent; true if this call did. */
 export function removeFastTransposedMatMul(): boolean {
-  if (original === null) return false;
-  tf.unregisterKernel("BatchMatMul", "wasm");
-  tf.registerKernel(original);
-  original = null;
-  return true;
+  return patch.remove();
 }

@@ -23,6 +23,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { writeAll, writeFileAtomic } from "../core/atomic-file";
 
 /** The bits of @tensorflow/tfjs-backend-wasm this file uses. */
 interface WasmPackage {
@@ -56,7 +57,8 @@ function writeWorkerScript(wasmOut: string, version: string): string {
   // literals; the package escapes them again before making its blob, and so do we.
   const text = wasmWorkerContents.replace(/\n/g, "\\n");
   const file = path.join(os.tmpdir(), `course-tfjs-wasm-${version}-worker-${process.pid}.js`);
-  fs.writeFileSync(file, text);
+  // the project's one writer: no worker ever reads half a script (a killed run may have left this name behind)
+  writeFileAtomic(file, (fd) => writeAll(fd, text));
   // the workers read it once at start-up; remove it when the process ends
   process.once("exit", () => fs.rmSync(file, { force: true }));
   return file;

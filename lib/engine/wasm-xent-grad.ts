@@ -8,10 +8,9 @@
  * Backends without this kernel use the tf ops (same numbers).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { WasmBackendLike } from "./wasm-kernels";
+import { KernelArgs, KernelPatch, addKernel } from "./patch-kernel";
+import type { WasmBackendLike } from "./wasm-guard";
 import { XENT_GRAD_KERNEL } from "./kernel-names";
-
-type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
 function softmaxXentGrad(args: KernelArgs): tf.TensorInfo {
   const backend = args.backend as WasmBackendLike;
@@ -29,13 +28,14 @@ function softmaxXentGrad(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+const patch = new KernelPatch(() => addKernel(XENT_GRAD_KERNEL, "wasm", softmaxXentGrad));
+
 /** Register the kernel under backend "wasm" (once). */
 export function registerXentGradKernel(): void {
-  if (tf.getKernel(XENT_GRAD_KERNEL, "wasm") !== undefined) return;
-  tf.registerKernel({ kernelName: XENT_GRAD_KERNEL, backendName: "wasm", kernelFunc: softmaxXentGrad as tf.KernelFunc });
+  patch.install();
 }
 
 /** Take it out again (the fused loss then uses tf ops). */
 export function unregisterXentGradKernel(): void {
-  if (tf.getKernel(XENT_GRAD_KERNEL, "wasm") !== undefined) tf.unregisterKernel(XENT_GRAD_KERNEL, "wasm");
+  patch.remove();
 }
