@@ -33,6 +33,6 @@ export * from "./train/train";
 export * from "./generate";
 export * from "./display/loss-plot";
 export * from "./pretrained/select";
-export * from "./generate/kv-cache-decoder";
+export * from "./model/kv-cache";
 export * from "./train/checkpoint";
 export * from "./engine/memory";

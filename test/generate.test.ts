@@ -1,5 +1,6 @@
 // generate: greedy tokens identical to the PyTorch reference (test/reference/gpt_reference.py),
-// context cropping, eos stop, seeded top-k sampling, the book's response extraction, no leaks.
+// context cropping, eos stop, seeded top-k sampling, the book's response extraction, no leaks;
+// the key/value cache (model.forward's `cache` option) checked against the plain loop token for token.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -12,8 +13,8 @@ import { Rng } from "../lib/core/random";
 import { formatInput } from "../lib/data/prompt";
 import { encodeText } from "../lib/data/tokenizer";
 import { generate, generateIds, generateResponse, pickNextToken, textToTokenIds, tokenIdsToText } from "../lib/generate/generate";
-import { ConfigError } from "../lib/core/errors";
-import { KVCacheDecoder } from "../lib/generate/kv-cache-decoder";
+import { ConfigError, DataError } from "../lib/core/errors";
+import { KVCache } from "../lib/model/kv-cache";
 import { deterministicModel } from "./helpers/deterministic-weights";
 
 interface Golden {
@@ -50,23 +51,76 @@ for (const name of ["small", "vocab"]) {
     const before = tf.memory().numTensors;
     assert.deepEqual(generateIds(model, g.prompt, { maxNewTokens: steps, contextSize: g.config.contextLength, kvCache: true }), g.greedy);
     assert.equal(tf.memory().numTensors, before, "the cache leaked tensors");
-    // prefill 3 tokens, then one at a time: each step's logits equal forward's last position
+    // prefill 3 tokens, then one at a time: each step's logits equal the plain forward's
     const seq = g.greedy.map((r) => r.slice(0, Math.min(r.length, g.config.contextLength)));
-    const dec = new KVCacheDecoder(model);
+    const cache = new KVCache();
     for (let t = 3; t <= seq[0].length; t++) {
-      const got = dec.next(seq.map((r) => (t === 3 ? r.slice(0, 3) : [r[t - 1]])));
-      const want = tf.tidy(() => {
-        const logits = model.forward(tf.tensor2d(seq.map((r) => r.slice(0, t)), undefined, "int32"));
-        return logits.slice([0, t - 1, 0], [seq.length, 1, -1]).reshape([seq.length, -1]);
+      const fed = seq.map((r) => (t === 3 ? r.slice(0, 3) : [r[t - 1]]));
+      const diff = tf.tidy(() => {
+        const got = model.forward(tf.tensor2d(fed, undefined, "int32"), { cache }); // (B, fed, V)
+        const want = model.forward(tf.tensor2d(seq.map((r) => r.slice(0, t)), undefined, "int32")); // (B, t, V)
+        return tf.max(tf.abs(tf.sub(got, want.slice([0, t - fed[0].length, 0], got.shape)))).dataSync()[0];
       });
-      const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(got, want))).dataSync()[0]);
-      assert.ok(diff < 1e-4, `position ${t - 1}: max |cached - forward| = ${diff}`);
-      tf.dispose([got, want]);
+      assert.equal(cache.length, t);
+      assert.ok(diff < 1e-4, `positions ${t - fed[0].length}..${t - 1}: max |cached - forward| = ${diff}`);
     }
-    dec.dispose();
+    assert.ok(tf.memory().numTensors > before, "the cache holds no tensors");
+    cache.reset();
+    assert.equal(tf.memory().numTensors, before, "reset() left cached keys or values");
     model.dispose();
   });
 }
+
+test("the cached and plain loops pick the same tokens: greedy and sampled, batch 2, up to and past the context", () => {
+  const g = load("small"); // contextLength 16
+  const model = deterministicModel(g.config, { tiedHead: g.tiedHead });
+  const long = Array.from({ length: 20 }, (_, i) => (i * 7 + 3) % g.config.vocabSize);
+  const prompts = [
+    g.prompt, // 3 tokens, grows past the context
+    [long.slice(0, 16), long.slice(4, 20)], // exactly the context length
+    [long, long.slice().reverse()], // longer than the context
+  ];
+  const settings = [{}, { temperature: 1 }, { temperature: 0.7, topK: 5 }, { temperature: 1.3, contextSize: 6 }, { contextSize: 6 }];
+  for (const prompt of prompts) {
+    for (const setting of settings) {
+      const opts = { maxNewTokens: 20, seed: 7, ...setting };
+      const plain = generateIds(model, prompt, opts);
+      const cached = generateIds(model, prompt, { ...opts, kvCache: true });
+      assert.deepEqual(cached, plain, `prompt of ${prompt[0].length} tokens, ${JSON.stringify(setting)}`);
+    }
+  }
+  model.dispose();
+});
+
+test("at the context limit the cache starts again on the cropped window every step, as the positions shift", () => {
+  const g = load("small"); // contextLength 16
+  const model = deterministicModel(g.config, { tiedHead: g.tiedHead });
+  const fed: number[] = [];
+  const hidden = model.hidden.bind(model);
+  model.hidden = (ids, opts) => {
+    fed.push(ids.shape[1]);
+    return hidden(ids, opts);
+  };
+  generateIds(model, [[1, 2, 3, 4, 5]], { maxNewTokens: 6, contextSize: 8, kvCache: true });
+  // 5 prompt tokens, then one at a time until the text fills the 8-token window (5, 6, 7, 8 tokens),
+  // then the text is 9, 10 tokens long: the last 8 again, from position 0
+  assert.deepEqual(fed, [5, 1, 1, 1, 8, 8]);
+  model.dispose();
+});
+
+test("forward with a cache: positions past the context and a batch that differs are DataErrors", () => {
+  const g = load("small");
+  const model = deterministicModel(g.config, { tiedHead: g.tiedHead });
+  const cache = new KVCache();
+  const ids = (rows: number[][]) => tf.tensor2d(rows, undefined, "int32");
+  tf.dispose(model.forward(ids([Array(10).fill(1), Array(10).fill(2)]), { cache }));
+  assert.throws(() => tf.tidy(() => model.forward(ids([Array(7).fill(1), Array(7).fill(2)]), { cache })), /10 cached \+ 7 new tokens exceed the context length 16/);
+  assert.throws(() => tf.tidy(() => model.forward(ids([[1]]), { cache })), DataError);
+  assert.equal(cache.length, 10);
+  cache.reset();
+  assert.equal(cache.length, 0);
+  model.dispose();
+});
 
 test("stops at eos without appending it; no tensor leaks", () => {
   const g = load("small");

@@ -11,13 +11,14 @@
  * not appended, as in the book).
  */
 import * as tf from "@tensorflow/tfjs";
+import { BOOK_MAX_NEW_TOKENS, BOOK_SEED } from "../core/book";
 import { ConfigError } from "../core/errors";
 import { Rng } from "../core/random";
-import { formatInput } from "../data/prompt";
+import { formatInput, RESPONSE_HEADER } from "../data/prompt";
 import { decodeTokens, encodeText, END_OF_TEXT } from "../data/tokenizer";
 import type { InstructionEntry } from "../data/instruction-data";
 import type { GPTModel } from "../model/gpt";
-import { KVCacheDecoder } from "./kv-cache-decoder";
+import { KVCache } from "../model/kv-cache";
 
 export interface GenerateOptions {
   /** how many tokens to add at most */
@@ -32,9 +33,9 @@ export interface GenerateOptions {
   eosId?: number;
   /** the random stream for sampling; default new Rng(seed) */
   rng?: Rng;
-  /** seed for the default Rng (default 123, the book's torch.manual_seed(123)) */
+  /** seed for the default Rng (default BOOK_SEED, the book's torch.manual_seed(123)) */
   seed?: number;
-  /** reuse earlier tokens' keys and values (generate-cached.ts): same tokens, much faster; default false */
+  /** reuse earlier tokens' keys and values (a KVCache through model.forward): same tokens, much faster; default false */
   kvCache?: boolean;
 }
 
@@ -98,11 +99,11 @@ function validate(opts: GenerateOptions, model: GPTModel): Required<Pick<Generat
  */
 export function generateIds(model: GPTModel, idx: number[][], opts: GenerateOptions): number[][] {
   const { contextSize, temperature } = validate(opts, model);
-  const rng = opts.rng ?? new Rng(opts.seed ?? 123);
+  const rng = opts.rng ?? new Rng(opts.seed ?? BOOK_SEED);
   const rows = idx.map((r) => r.slice());
   if (rows.length === 0 || rows[0].length === 0) throw new ConfigError("generate: the prompt has no tokens");
   const vocab = model.cfg.vocabSize;
-  const cache = opts.kvCache ? new KVCacheDecoder(model) : null;
+  const cache = opts.kvCache ? new KVCache() : null;
   try {
     for (let step = 0; step < opts.maxNewTokens; step++) {
       const t = Math.min(rows[0].length, contextSize);
@@ -110,9 +111,14 @@ export function generateIds(model: GPTModel, idx: number[][], opts: GenerateOpti
       if (cache !== null) {
         // only the tokens the cache has not seen; once the text outgrows the context, start
         // again on the cropped window, since every position shifts (what the plain loop does)
-        if (rows[0].length > contextSize) cache.dispose();
+        if (rows[0].length > contextSize) cache.reset();
         const fresh = cache.length === 0 ? t : rows[0].length - cache.length;
-        last = cache.next(rows.map((r) => r.slice(r.length - fresh))); // (B, V)
+        last = tf.tidy(() => {
+          const ids = tf.tensor2d(rows.map((r) => r.slice(r.length - fresh)), [rows.length, fresh], "int32"); // (B, fresh)
+          const hidden = model.hidden(ids, { cache }); // (B, fresh, C)
+          // the head on the last position only: for a small model the head (C x V) is most of the work
+          return model.head(hidden.slice([0, fresh - 1, 0], [rows.length, 1, model.cfg.embDim])); // (B, 1, C) -> (B, 1, V)
+        });
       } else {
         // (B, T) -> logits (B, 1, V) of the last position only, pulled to JS
         last = tf.tidy(() => {
@@ -128,7 +134,7 @@ export function generateIds(model: GPTModel, idx: number[][], opts: GenerateOpti
       next.forEach((id, b) => rows[b].push(id));
     }
   } finally {
-    cache?.dispose();
+    cache?.reset();
   }
   return rows;
 }
@@ -158,12 +164,15 @@ export function tokenIdsToText(ids: tf.Tensor | number[] | number[][]): string {
 
 export type ResponseOptions = Partial<GenerateOptions>;
 
+/** "### Response:", the response header without its newlines: the model may space it differently. */
+const RESPONSE_MARKER = RESPONSE_HEADER.trim();
+
 /**
  * Section 7.7: the prompt is `formatInput(entry)` alone (the model writes the
  * "### Response:" header itself, having learned it), generation stops at
  * <|endoftext|>, and the response is the text after the prompt with
  * "### Response:" removed and surrounding whitespace trimmed.
- * Defaults as the book: 256 new tokens, greedy, eos = END_OF_TEXT; with the key/value
+ * Defaults as the book: BOOK_MAX_NEW_TOKENS (256) new tokens, greedy, eos = END_OF_TEXT; with the key/value
  * cache on (same tokens, many times faster; `kvCache: false` runs the book's plain loop).
  */
 export function generateResponse(
@@ -180,11 +189,11 @@ export function responseForPrompt(model: GPTModel, prompt: string, opts: Respons
   const promptIds = encodeText(prompt);
   const [ids] = generateIds(model, [promptIds], {
     ...opts,
-    maxNewTokens: opts.maxNewTokens ?? 256,
+    maxNewTokens: opts.maxNewTokens ?? BOOK_MAX_NEW_TOKENS,
     eosId: opts.eosId ?? END_OF_TEXT,
     kvCache: opts.kvCache ?? true,
   });
   const text = decodeTokens(ids);
   // split/join: Python's str.replace removes every occurrence, not just the first
-  return text.slice(prompt.length).split("### Response:").join("").trim();
+  return text.slice(prompt.length).split(RESPONSE_MARKER).join("").trim();
 }

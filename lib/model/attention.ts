@@ -3,10 +3,15 @@
  * separate query, key and value projections, split into heads, scaled dot
  * products, a mask so no token sees the ones after it, softmax, dropout on the
  * attention weights, then the heads are joined and projected.
+ *
+ * With a key/value cache (kv-cache.ts, for generation) the T tokens fed are the newest
+ * ones: their keys and values join the cached ones, and each attends to every earlier token.
  */
 import * as tf from "@tensorflow/tfjs";
+import { INIT_STD } from "../core/book";
 import { Rng } from "../core/random";
 import { dropout } from "./dropout";
+import type { LayerKVCache } from "./kv-cache";
 import { Linear } from "./linear";
 import { ParamContext } from "./params";
 
@@ -25,7 +30,7 @@ export class MultiHeadAttention {
     nHeads: number,
     private readonly dropRate: number,
     qkvBias: boolean,
-    residualStd = 0.02,
+    residualStd = INIT_STD,
   ) {
     this.nHeads = nHeads;
     this.headDim = embDim / nHeads;
@@ -35,32 +40,41 @@ export class MultiHeadAttention {
     this.outProj = new Linear(ctx, `${name}.outProj`, embDim, embDim, { std: residualStd });
   }
 
-  /** (B, T, C) -> (B, T, C) */
-  apply(x: tf.Tensor, training: boolean, rng: Rng): tf.Tensor {
+  /** (B, T, C) -> (B, T, C); with `cache`, the T tokens come after the cached ones. */
+  apply(x: tf.Tensor, training: boolean, rng: Rng, cache?: LayerKVCache): tf.Tensor {
     const [b, t, c] = x.shape;
     const heads = (y: tf.Tensor) =>
       y
         .reshape([b, t, this.nHeads, this.headDim]) // (B, T, C) -> (B, T, nHeads, headDim)
-        .transpose([0, 2, 1, 3]); // -> (B, nHeads, T, headDim)
+        .transpose([0, 2, 1, 3]) as tf.Tensor4D; // -> (B, nHeads, T, headDim)
     const queries = heads(this.wQuery.apply(x));
-    const keys = heads(this.wKey.apply(x));
-    const values = heads(this.wValue.apply(x));
+    let keys = heads(this.wKey.apply(x));
+    let values = heads(this.wValue.apply(x));
+    // (B, nHeads, T, headDim) -> (B, nHeads, past + T, headDim): the cached tokens come first
+    if (cache !== undefined) ({ keys, values } = cache.append(keys, values));
+    const n = keys.shape[2]; // past + T keys
+    const past = n - t;
 
     // divide by sqrt(headDim) so the scores' spread does not grow with the head size,
     // which would push softmax towards one-hot and shrink its gradients
-    // (B, nHeads, T, headDim) @ (B, nHeads, headDim, T) -> (B, nHeads, T, T)
+    // (B, nHeads, T, headDim) @ (B, nHeads, headDim, past+T) -> (B, nHeads, T, past+T)
     const scores = tf.div(tf.matMul(queries, keys, false, true), Math.sqrt(this.headDim));
-    // token i may attend to tokens 0..i: add -inf above the diagonal (the book's masked_fill),
-    // so softmax gives the future exactly zero weight
-    const positions = tf.range(0, t, 1, "int32");
-    const allowed = tf.greaterEqual(positions.reshape([t, 1]), positions.reshape([1, t])); // (T, 1) >= (1, T) -> (T, T), query >= key
-    const maskBias = tf.where(allowed, tf.zeros([t, t]), tf.fill([t, t], -Infinity)); // (T, T): 0 or -inf
-    const masked = tf.add(scores, maskBias); // (B, nHeads, T, T) + (T, T)
-    let weights = tf.softmax(masked, -1); // (B, nHeads, T, T), rows sum to 1
+    let masked = scores;
+    // a single query, the newest token, may see every key: there is nothing to mask
+    if (t > 1) {
+      // query i sits at position past+i and may attend to keys 0..past+i: add -inf to the
+      // later ones (the book's masked_fill), so softmax gives the future exactly zero weight
+      const queryPos = tf.range(past, past + t, 1, "int32").reshape([t, 1]); // (T, 1)
+      const keyPos = tf.range(0, n, 1, "int32").reshape([1, n]); // (1, past+T)
+      const allowed = tf.greaterEqual(queryPos, keyPos); // (T, 1) >= (1, past+T) -> (T, past+T), query >= key
+      const maskBias = tf.where(allowed, tf.zeros([t, n]), tf.fill([t, n], -Infinity)); // (T, past+T): 0 or -inf
+      masked = tf.add(scores, maskBias); // (B, nHeads, T, past+T) + (T, past+T)
+    }
+    let weights = tf.softmax(masked, -1); // (B, nHeads, T, past+T), rows sum to 1
     weights = dropout(weights, this.dropRate, training, rng);
 
     const context = tf
-      .matMul(weights, values) // (B, nHeads, T, T) @ (B, nHeads, T, headDim) -> (B, nHeads, T, headDim)
+      .matMul(weights, values) // (B, nHeads, T, past+T) @ (B, nHeads, past+T, headDim) -> (B, nHeads, T, headDim)
       .transpose([0, 2, 1, 3]) // -> (B, T, nHeads, headDim)
       .reshape([b, t, c]); // -> (B, T, C), the heads side by side
     return this.outProj.apply(context);

@@ -4,6 +4,7 @@
  * GELU, project back. It acts on every position separately.
  */
 import * as tf from "@tensorflow/tfjs";
+import { INIT_STD } from "../core/book";
 import { Linear } from "./linear";
 import { ParamContext } from "./params";
 
@@ -24,7 +25,7 @@ export class FeedForward {
   readonly fc2: Linear;
 
   /** `residualStd`: init std of the projection back into the residual stream (see block.ts). */
-  constructor(ctx: ParamContext, name: string, embDim: number, residualStd = 0.02) {
+  constructor(ctx: ParamContext, name: string, embDim: number, residualStd = INIT_STD) {
     this.fc1 = new Linear(ctx, `${name}.fc1`, embDim, 4 * embDim);
     this.fc2 = new Linear(ctx, `${name}.fc2`, 4 * embDim, embDim, { std: residualStd });
   }

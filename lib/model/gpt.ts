@@ -4,20 +4,33 @@
  * head that turns each position's vector into one logit per vocabulary entry.
  */
 import * as tf from "@tensorflow/tfjs";
+import { BOOK_SEED } from "../core/book";
 import { DataError } from "../core/errors";
 import { Rng } from "../core/random";
 import { TransformerBlock } from "./block";
 import { GPTConfig, validateConfig } from "./config";
 import { dropout } from "./dropout";
+import type { KVCache } from "./kv-cache";
 import { LayerNorm } from "./layernorm";
 import { Linear } from "./linear";
 import { InitMode, ParamContext, ParamMap, normalParam } from "./params";
 
 export interface GPTModelOptions {
-  /** seeds the initial weights and the dropout masks (default 123, the book's `torch.manual_seed(123)`) */
+  /** seeds the initial weights and the dropout masks (default BOOK_SEED, the book's `torch.manual_seed(123)`) */
   seed?: number;
   /** "random" (default) or "zeros" when weights will be loaded right after */
   init?: InitMode;
+}
+
+/** How one forward pass runs. */
+export interface ForwardOptions {
+  /** dropout on (the book's `model.train()`); default false (`model.eval()`) */
+  training?: boolean;
+  /**
+   * Generation's key/value cache: the ids fed are the tokens after the cached ones (at
+   * positions cache.length, cache.length + 1, …), and their keys and values join the cache.
+   */
+  cache?: KVCache;
 }
 
 export class GPTModel {
@@ -35,7 +48,7 @@ export class GPTModel {
   constructor(cfg: GPTConfig, opts: GPTModelOptions = {}) {
     validateConfig(cfg);
     this.cfg = { ...cfg };
-    this.rng = new Rng(opts.seed ?? 123);
+    this.rng = new Rng(opts.seed ?? BOOK_SEED);
     const ctx: ParamContext = { params: this.params, rng: this.rng, init: opts.init ?? "random" };
     this.tokEmb = normalParam(ctx, "tokEmb.weight", [cfg.vocabSize, cfg.embDim]); // (V, C)
     // GPT-2 initialises position embeddings smaller than token embeddings
@@ -47,30 +60,41 @@ export class GPTModel {
   }
 
   /**
-   * Token ids (B, T) int32 -> logits (B, T, V). `training` turns dropout on
-   * (the book's `model.train()` / `model.eval()`).
+   * Token ids (B, T) int32 -> logits (B, T, V). `training` (or `{ training }`) turns dropout
+   * on (the book's `model.train()` / `model.eval()`); `{ cache }` continues from a KV cache.
    */
-  forward(idx: tf.Tensor2D, training = false): tf.Tensor3D {
-    return tf.tidy(() => this.head(this.hidden(idx, training)) as tf.Tensor3D); // (B, T, C) -> (B, T, V)
+  forward(idx: tf.Tensor2D, opts: boolean | ForwardOptions = false): tf.Tensor3D {
+    return tf.tidy(() => this.head(this.hidden(idx, opts)) as tf.Tensor3D); // (B, T, C) -> (B, T, V)
   }
 
   /** Token ids (B, T) -> the final-norm hidden states (B, T, C) that the head turns into logits. */
-  hidden(idx: tf.Tensor2D, training = false): tf.Tensor3D {
+  hidden(idx: tf.Tensor2D, opts: boolean | ForwardOptions = false): tf.Tensor3D {
+    const { training = false, cache }: ForwardOptions = typeof opts === "boolean" ? { training: opts } : opts;
     if (idx.rank !== 2) throw new DataError(`GPTModel.forward: token ids must be (batch, seq), got shape [${idx.shape}]`);
     const [b, t] = idx.shape;
+    const past = cache?.length ?? 0;
     if (t > this.cfg.contextLength) {
       throw new DataError(`GPTModel.forward: sequence of ${t} tokens exceeds the context length ${this.cfg.contextLength}`);
     }
+    if (past + t > this.cfg.contextLength) {
+      throw new DataError(`GPTModel.forward: ${past} cached + ${t} new tokens exceed the context length ${this.cfg.contextLength}`);
+    }
     if (t === 0) throw new DataError("GPTModel.forward: empty sequence (0 tokens)");
-    return tf.tidy(() => {
+    if (cache !== undefined && past > 0 && cache.batchSize !== b) {
+      throw new DataError(`GPTModel.forward: ${b} rows fed to a KV cache holding ${cache.batchSize}`);
+    }
+    const hidden = tf.tidy(() => {
       const ids = idx.dtype === "int32" ? idx : tf.cast(idx, "int32");
       const tokEmbeds = tf.gather(this.tokEmb, ids.reshape([-1])).reshape([b, t, this.cfg.embDim]); // (B*T,) -> (B*T, C) -> (B, T, C)
-      const posEmbeds = tf.gather(this.posEmb, tf.range(0, t, 1, "int32")); // (T, C)
+      // the tokens sit at positions past..past+T-1 (0..T-1 without a cache)
+      const posEmbeds = tf.gather(this.posEmb, tf.range(past, past + t, 1, "int32")); // (T, C)
       let x = tf.add(tokEmbeds, posEmbeds); // (B, T, C) + (T, C) -> (B, T, C)
       x = dropout(x, this.cfg.dropRate, training, this.rng);
-      for (const block of this.blocks) x = block.apply(x, training, this.rng);
+      for (let i = 0; i < this.blocks.length; i++) x = this.blocks[i].apply(x, training, this.rng, cache?.layer(i));
       return this.finalNorm.apply(x) as tf.Tensor3D; // (B, T, C)
     });
+    cache?.advance(t, b); // every layer has appended the T new positions
+    return hidden;
   }
 
   /** The output head's weight (C, V): the head is `x @ headWeight`, without a bias. */

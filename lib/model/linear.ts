@@ -5,6 +5,7 @@
  * needs no transpose. (`nn.Linear` stores (out, in) and computes `x @ W.T`.)
  */
 import * as tf from "@tensorflow/tfjs";
+import { INIT_STD } from "../core/book";
 import { ParamContext, constParam, normalParam } from "./params";
 
 export class Linear {
@@ -12,7 +13,7 @@ export class Linear {
   readonly bias: tf.Variable | null;
 
   constructor(ctx: ParamContext, name: string, inDim: number, outDim: number, opts: { bias?: boolean; std?: number } = {}) {
-    this.weight = normalParam(ctx, `${name}.weight`, [inDim, outDim], opts.std ?? 0.02);
+    this.weight = normalParam(ctx, `${name}.weight`, [inDim, outDim], opts.std ?? INIT_STD);
     this.bias = opts.bias === false ? null : constParam(ctx, `${name}.bias`, [outDim], 0);
   }
 

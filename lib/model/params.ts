@@ -6,13 +6,14 @@
  * and the optimizer walks the same map.
  */
 import * as tf from "@tensorflow/tfjs";
+import { INIT_STD } from "../core/book";
 import { Rng } from "../core/random";
 
 export type ParamMap = Map<string, tf.Variable>;
 
 /** How a freshly built model fills its parameters. */
 export type InitMode =
-  /** normal(0, 0.02) weights as GPT-2's paper and nanoGPT do; LayerNorm scale 1, biases 0 */
+  /** normal(0, INIT_STD = 0.02) weights as GPT-2's paper and nanoGPT do; LayerNorm scale 1, biases 0 */
   | "random"
   /** all zeros (LayerNorm scale 1): fast, for a model whose weights will be loaded next */
   | "zeros";
@@ -35,7 +36,7 @@ function register(ctx: ParamContext, name: string, value: tf.Tensor): tf.Variabl
 }
 
 /** A weight matrix or embedding: normal(0, std) when initialising randomly. */
-export function normalParam(ctx: ParamContext, name: string, shape: number[], std = 0.02): tf.Variable {
+export function normalParam(ctx: ParamContext, name: string, shape: number[], std = INIT_STD): tf.Variable {
   // draw the seed even for "zeros", so the dropout stream does not depend on the init mode
   const seed = ctx.rng.seed();
   const value = ctx.init === "random" ? tf.randomNormal(shape, 0, std, "float32", seed) : tf.zeros(shape);
