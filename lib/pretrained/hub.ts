@@ -15,8 +15,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConfigError, WeightsError } from "../core/errors";
 import { syncDir } from "../core/atomic-file";
-import { SafetensorsFile } from "../weights/safetensors";
-import { CONFIG_FILE, WEIGHTS_FILE, readGPT2Config } from "../weights/gpt2-directory";
+import { CONFIG_FILE, readGPT2Config } from "../weights/config-file";
+import { WEIGHTS_FILE } from "../weights/gpt2-directory";
+import { SafetensorsFile } from "../weights/safetensors-read";
 
 /** A file's expected size and SHA-256, when known ahead of the server's answer. */
 interface KnownFile {

@@ -24,7 +24,8 @@ import {
   pretrainedDir, resolvePretrainedName,
 } from "./hub";
 import { box } from "./banner";
-import { CONFIG_FILE, loadGPT2Directory } from "../weights/gpt2-directory";
+import { CONFIG_FILE } from "../weights/config-file";
+import { loadGPT2Directory } from "../weights/gpt2-directory";
 
 /** The pretrained model "auto" prefers: the book's choice for chapter 7. */
 export const AUTO_MODEL = "gpt2-medium (355M)";

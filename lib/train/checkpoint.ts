@@ -18,7 +18,8 @@ import { ConfigError } from "../core/errors";
 import { Rng } from "../core/random";
 import type { GPTModel } from "../model/gpt";
 import { loadGPT2Directory, saveGPT2Directory } from "../weights/gpt2-directory";
-import { readSafetensors, writeSafetensors, TensorToWrite } from "../weights/safetensors";
+import { readSafetensors } from "../weights/safetensors-read";
+import { TensorToWrite, writeSafetensors } from "../weights/safetensors-write";
 import type { AdamW, AdamWState, SavedTensor } from "./adamw";
 import type { TrainHistory, TrainPosition } from "./train";
 

@@ -4,126 +4,25 @@
  * part of the book's `load_weights_into_gpt` (chapter 5), which copies OpenAI's
  * TensorFlow checkpoint into the book's `GPTModel` one array at a time.
  *
- * This file is the one place that knows the checkpoint's names (`wte`, `h.0.attn.c_attn`,
- * `ln_f`…): `gpt2Layout` maps each of them to the library's parameter names.
- *
- * Two details of the checkpoint shape the code:
- * - GPT-2 uses `Conv1D` layers, whose weights are stored (in, out), the library's own
- *   layout for `Linear`, so they are copied as they are (no transpose, unlike `nn.Linear`).
- * - Query, key and value are one fused `c_attn` matrix (C, 3C); the book's model has three
- *   (C, C) matrices, so it is split column-wise in that order.
+ * The checkpoint's names and where they go are in gpt2-names.ts, config.json in
+ * config-file.ts; this file moves the values.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { writeAll, writeFileAtomic } from "../core/atomic-file";
-import { END_OF_TEXT } from "../data/tokenizer";
 import { WeightsError } from "../core/errors";
 import { GPTConfig } from "../model/config";
 import { GPTModel } from "../model/gpt";
-import { SafetensorsFile, TensorToWrite, fmtShape, pickleRefusal, writeSafetensors } from "./safetensors";
+import { CONFIG_FILE, readGPT2Config, writeGPT2Config } from "./config-file";
+import { HF_PREFIX, LM_HEAD, MASK_BUFFER, MappedTensor, TOKEN_EMBEDDING, gpt2Layout } from "./gpt2-names";
+import { PICKLE_FILE, pickleRefusal } from "./pickle";
+import { FLOAT_DTYPES, fmtShape, numel } from "./safetensors-format";
+import { SafetensorsFile } from "./safetensors-read";
+import { TensorToWrite, writeSafetensors } from "./safetensors-write";
 
-export const CONFIG_FILE = "config.json";
 export const WEIGHTS_FILE = "model.safetensors";
-/** transformers' `GPT2LMHeadModel` saves its body under this prefix; OpenAI's conversion does not. */
-const HF_PREFIX = "transformer.";
-/** The causal-mask buffers some GPT-2 files carry: constants, not weights, so they are skipped. */
-const MASK_BUFFER = /^h\.\d+\.attn\.(bias|masked_bias)$/;
-/** File names that mean a PyTorch pickle, which is refused rather than unpickled. */
-const PICKLE_FILE = /(^pytorch_model.*\.bin$)|(\.(pth|pt|ckpt)$)/;
-
-/** One checkpoint tensor: its name (without "transformer."), shape, and where it goes. */
-export interface MappedTensor {
-  hf: string;
-  /** shape in the checkpoint, as config.json implies */
-  shape: number[];
-  /** the library parameter(s) it fills: three for the fused query/key/value */
-  lib: string[];
-  /** copy as is; split (…, 3C) into q, k, v along the last axis; or transpose (V, C) -> (C, V) */
-  how: "copy" | "splitQKV" | "transpose";
-}
-
-/** Checkpoint name -> library name, for every GPT-2 tensor (lm_head.weight last, optional). */
-export function gpt2Layout(cfg: GPTConfig): MappedTensor[] {
-  const { vocabSize: V, contextLength: T, embDim: C } = cfg;
-  const map: MappedTensor[] = [
-    { hf: "wte.weight", shape: [V, C], lib: ["tokEmb.weight"], how: "copy" },
-    { hf: "wpe.weight", shape: [T, C], lib: ["posEmb.weight"], how: "copy" },
-  ];
-  const qkv = (b: string, kind: string) => ["wQuery", "wKey", "wValue"].map((w) => `${b}.att.${w}.${kind}`);
-  for (let i = 0; i < cfg.nLayers; i++) {
-    const h = `h.${i}`;
-    const b = `blocks.${i}`;
-    map.push(
-      { hf: `${h}.ln_1.weight`, shape: [C], lib: [`${b}.norm1.scale`], how: "copy" },
-      { hf: `${h}.ln_1.bias`, shape: [C], lib: [`${b}.norm1.shift`], how: "copy" },
-      { hf: `${h}.attn.c_attn.weight`, shape: [C, 3 * C], lib: qkv(b, "weight"), how: "splitQKV" },
-      { hf: `${h}.attn.c_attn.bias`, shape: [3 * C], lib: qkv(b, "bias"), how: "splitQKV" },
-      { hf: `${h}.attn.c_proj.weight`, shape: [C, C], lib: [`${b}.att.outProj.weight`], how: "copy" },
-      { hf: `${h}.attn.c_proj.bias`, shape: [C], lib: [`${b}.att.outProj.bias`], how: "copy" },
-      { hf: `${h}.ln_2.weight`, shape: [C], lib: [`${b}.norm2.scale`], how: "copy" },
-      { hf: `${h}.ln_2.bias`, shape: [C], lib: [`${b}.norm2.shift`], how: "copy" },
-      { hf: `${h}.mlp.c_fc.weight`, shape: [C, 4 * C], lib: [`${b}.ff.fc1.weight`], how: "copy" },
-      { hf: `${h}.mlp.c_fc.bias`, shape: [4 * C], lib: [`${b}.ff.fc1.bias`], how: "copy" },
-      { hf: `${h}.mlp.c_proj.weight`, shape: [4 * C, C], lib: [`${b}.ff.fc2.weight`], how: "copy" },
-      { hf: `${h}.mlp.c_proj.bias`, shape: [C], lib: [`${b}.ff.fc2.bias`], how: "copy" },
-    );
-  }
-  map.push(
-    { hf: "ln_f.weight", shape: [C], lib: ["finalNorm.scale"], how: "copy" },
-    { hf: "ln_f.bias", shape: [C], lib: ["finalNorm.shift"], how: "copy" },
-    // nn.Linear stores (out, in) = (V, C); the library's head is (in, out) = (C, V)
-    { hf: "lm_head.weight", shape: [V, C], lib: ["outHead.weight"], how: "transpose" },
-  );
-  return map;
-}
-
-/** Reads a GPT-2 `config.json` into the library's config. */
-export function readGPT2Config(dir: string, opts: { dropRate?: number } = {}): GPTConfig {
-  const file = path.join(dir, CONFIG_FILE);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch {
-    throw new WeightsError(`${file}: not found (a Hugging Face GPT-2 folder holds config.json and model.safetensors)`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new WeightsError(`${file}: malformed JSON (${(err as Error).message})`);
-  }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new WeightsError(`${file}: expected a JSON object`);
-  const json = raw as Record<string, unknown>;
-  const int = (...keys: string[]): number => {
-    const key = keys.find((k) => json[k] !== undefined && json[k] !== null);
-    if (key === undefined) throw new WeightsError(`${file}: key "${keys[0]}" is missing${keys.length > 1 ? ` (or "${keys.slice(1).join('", "')}")` : ""}`);
-    const v = json[key];
-    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
-      throw new WeightsError(`${file}: key "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
-    }
-    return v;
-  };
-  const cfg: GPTConfig = {
-    vocabSize: int("vocab_size"),
-    contextLength: int("n_positions", "n_ctx"),
-    embDim: int("n_embd"),
-    nHeads: int("n_head"),
-    nLayers: int("n_layer"),
-    dropRate: opts.dropRate ?? 0.0,
-    qkvBias: true, // GPT-2's c_attn always has a bias
-  };
-  if (cfg.embDim % cfg.nHeads !== 0) throw new WeightsError(`${file}: key "n_embd" (${cfg.embDim}) is not divisible by "n_head" (${cfg.nHeads})`);
-  // the library's blocks are GPT-2's: 4C feed-forward, GELU with the tanh approximation
-  if (json.n_inner !== undefined && json.n_inner !== null && json.n_inner !== 4 * cfg.embDim) {
-    throw new WeightsError(`${file}: key "n_inner" is ${JSON.stringify(json.n_inner)}; this model supports only 4 * n_embd (${4 * cfg.embDim})`);
-  }
-  const act = json.activation_function;
-  if (act !== undefined && act !== "gelu_new" && act !== "gelu_pytorch_tanh") {
-    throw new WeightsError(`${file}: key "activation_function" is ${JSON.stringify(act)}; this model supports only "gelu_new" (GELU, tanh approximation)`);
-  }
-  return cfg;
-}
+/** The narrowest dtype a GPT-2 file may hold (F16, BF16): what config.json's sizes must fit in. */
+const MIN_BYTES_PER_WEIGHT = 2;
 
 /** Throws the pickle refusal if `dir` is, or holds instead of model.safetensors, a pickle checkpoint. */
 function refusePickles(dir: string): void {
@@ -139,7 +38,7 @@ function refusePickles(dir: string): void {
 }
 
 export interface GPT2LoadOptions {
-  /** dropout for fine-tuning; default 0.0 as in the book's chapter 7 */
+  /** dropout for fine-tuning; default 0.0 as in the book's chapter 7 (not the file's *_pdrop) */
   dropRate?: number;
   /** seeds the dropout masks (default: GPTModel's) */
   seed?: number;
@@ -149,13 +48,17 @@ export interface GPT2LoadOptions {
 
 /**
  * Builds a `GPTModel` from a Hugging Face GPT-2 folder (`config.json` + `model.safetensors`).
- * Every name and shape is checked against config.json before a value is read; any problem
- * is a one-line `WeightsError` naming the file and the tensor.
+ * The weights config.json implies are checked against the file's size, and every name,
+ * shape and dtype against config.json, before the model is built or a value is read; any
+ * problem is a one-line `WeightsError` naming the file and the key or tensor.
  */
 export async function loadGPT2Directory(dir: string, opts: GPT2LoadOptions = {}): Promise<GPTModel> {
   refusePickles(dir);
   const cfg = readGPT2Config(dir, opts);
-  const st = SafetensorsFile.open(path.join(dir, WEIGHTS_FILE));
+  const file = path.join(dir, WEIGHTS_FILE);
+  const layout = gpt2Layout(cfg); // small: readGPT2Config capped n_layer
+  checkImpliedSize(dir, file, cfg, layout);
+  const st = SafetensorsFile.open(file);
   const f = st.file;
   let model: GPTModel | null = null;
   try {
@@ -166,15 +69,17 @@ export async function loadGPT2Directory(dir: string, opts: GPT2LoadOptions = {})
       if (names.has(bare)) throw new WeightsError(`${f}: tensor "${bare}" appears twice (with and without "${HF_PREFIX}")`);
       names.set(bare, name);
     }
-    const layout = gpt2Layout(cfg);
     const known = new Set(layout.map((m) => m.hf));
-    const entries = layout.filter((m) => m.hf !== "lm_head.weight" || names.has(m.hf)); // no lm_head: tied to wte
+    const entries = layout.filter((m) => m.hf !== LM_HEAD || names.has(m.hf)); // no lm_head: tied to wte
     for (const m of entries) {
       const name = names.get(m.hf);
       if (name === undefined) throw new WeightsError(`${f}: missing tensor "${m.hf}" (config.json has n_layer ${cfg.nLayers})`);
-      const found = st.info(name).shape;
-      if (fmtShape(found) !== fmtShape(m.shape)) {
-        throw new WeightsError(`${f}: tensor "${name}" has shape ${fmtShape(found)}, but config.json implies ${fmtShape(m.shape)}`);
+      const { shape, dtype } = st.info(name);
+      if (fmtShape(shape) !== fmtShape(m.shape)) {
+        throw new WeightsError(`${f}: tensor "${name}" has shape ${fmtShape(shape)}, but config.json implies ${fmtShape(m.shape)}`);
+      }
+      if (!(FLOAT_DTYPES as readonly string[]).includes(dtype)) {
+        throw new WeightsError(`${f}: tensor "${name}" has dtype ${dtype}, which is not supported (supported: ${FLOAT_DTYPES.join(", ")})`);
       }
     }
     for (const [bare, name] of names) {
@@ -184,18 +89,18 @@ export async function loadGPT2Directory(dir: string, opts: GPT2LoadOptions = {})
     }
 
     model = new GPTModel(cfg, { seed: opts.seed, init: "zeros" });
-    const total = entries.reduce((s, m) => s + st.info(names.get(m.hf)!).end - st.info(names.get(m.hf)!).begin, 0);
+    const bytes = (m: MappedTensor) => st.info(names.get(m.hf)!).end - st.info(names.get(m.hf)!).begin;
+    const total = entries.reduce((s, m) => s + bytes(m), 0);
     let done = 0;
     let wte: Float32Array | null = null;
     for (const m of entries) {
-      const name = names.get(m.hf)!;
-      const data = st.readFloat32(name);
-      if (m.hf === "wte.weight") wte = data;
+      const data = st.readFloat32(names.get(m.hf)!);
+      if (m.hf === TOKEN_EMBEDDING) wte = data;
       placeTensor(model, m, data);
-      done += st.info(name).end - st.info(name).begin;
+      done += bytes(m);
       opts.onProgress?.(done, total);
     }
-    if (!names.has("lm_head.weight")) {
+    if (!names.has(LM_HEAD)) {
       // weight tying: GPT-2's output head is the token embedding, transposed
       placeTensor(model, layout[layout.length - 1], wte!);
     }
@@ -205,6 +110,29 @@ export async function loadGPT2Directory(dir: string, opts: GPT2LoadOptions = {})
     throw err;
   } finally {
     st.close();
+  }
+}
+
+/**
+ * The weights config.json's sizes imply, at 2 bytes each at least, must fit in model.safetensors:
+ * checked before the model is built, so a config that asks for more memory than the file could
+ * fill is refused without allocating it.
+ */
+function checkImpliedSize(dir: string, file: string, cfg: GPTConfig, layout: MappedTensor[]): void {
+  let size: number;
+  try {
+    size = fs.statSync(file).size;
+  } catch (err) {
+    throw new WeightsError(`${file}: cannot open (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  // lm_head is optional (tied to wte), so it is not counted
+  const weights = layout.reduce((s, m) => (m.hf === LM_HEAD ? s : s + numel(m.shape)), 0);
+  if (weights * MIN_BYTES_PER_WEIGHT > size) {
+    throw new WeightsError(
+      `${file}: ${size} bytes cannot hold the ${weights} weights that ${path.join(dir, CONFIG_FILE)} implies ` +
+        `(keys "vocab_size" ${cfg.vocabSize}, "n_positions" ${cfg.contextLength}, "n_embd" ${cfg.embDim}, "n_layer" ${cfg.nLayers}; ` +
+        `at least ${weights * MIN_BYTES_PER_WEIGHT} bytes): truncated, or config.json does not belong to it`,
+    );
   }
 }
 
@@ -248,7 +176,7 @@ function transpose2d(data: Float32Array, rows: number, cols: number): Float32Arr
  * (`GPT2LMHeadModel.from_pretrained(dir)`): Conv1D (in, out) weights, c_attn fused,
  * and `lm_head.weight` only when the head no longer equals wte transposed (then
  * config.json says `tie_word_embeddings: false`, so transformers keeps it apart).
- * Both files are written atomically.
+ * Both files are written atomically; config.json carries the model's drop rate.
  */
 export async function saveGPT2Directory(model: GPTModel, dir: string): Promise<void> {
   const cfg = model.cfg;
@@ -257,14 +185,14 @@ export async function saveGPT2Directory(model: GPTModel, dir: string): Promise<v
   const tied = isTied(values("tokEmb.weight"), values("outHead.weight"), cfg.vocabSize, cfg.embDim);
   const tensors = new Map<string, TensorToWrite>();
   for (const m of gpt2Layout(cfg)) {
-    if (m.hf === "lm_head.weight" && tied) continue;
+    if (m.hf === LM_HEAD && tied) continue;
     // the library's body is transformers' `transformer.*`; its lm_head sits outside it
-    const name = m.hf === "lm_head.weight" ? m.hf : HF_PREFIX + m.hf;
+    const name = m.hf === LM_HEAD ? m.hf : HF_PREFIX + m.hf;
     tensors.set(name, { shape: m.shape, data: () => gatherTensor(model, m) });
   }
   // transformers refuses safetensors files without a "format" in the metadata
   writeSafetensors(path.join(dir, WEIGHTS_FILE), tensors, { format: "pt" });
-  writeFileAtomic(path.join(dir, CONFIG_FILE), (fd) => writeAll(fd, JSON.stringify(hfConfig(cfg, tied), null, 2) + "\n"));
+  writeGPT2Config(dir, cfg, tied);
 }
 
 /** The inverse of `placeTensor`: one checkpoint tensor's values from the library parameter(s). */
@@ -293,27 +221,4 @@ function isTied(wte: Float32Array, head: Float32Array, V: number, C: number): bo
     for (let c = 0; c < C; c++) if (head[c * V + v] !== wte[v * C + c]) return false;
   }
   return true;
-}
-
-/** config.json as transformers writes it for GPT-2, with this model's sizes. */
-function hfConfig(cfg: GPTConfig, tied: boolean): Record<string, unknown> {
-  return {
-    architectures: ["GPT2LMHeadModel"],
-    model_type: "gpt2",
-    vocab_size: cfg.vocabSize,
-    n_positions: cfg.contextLength,
-    n_ctx: cfg.contextLength,
-    n_embd: cfg.embDim,
-    n_layer: cfg.nLayers,
-    n_head: cfg.nHeads,
-    n_inner: null,
-    activation_function: "gelu_new",
-    layer_norm_epsilon: 1e-5,
-    resid_pdrop: cfg.dropRate,
-    embd_pdrop: cfg.dropRate,
-    attn_pdrop: cfg.dropRate,
-    tie_word_embeddings: tied,
-    bos_token_id: END_OF_TEXT,
-    eos_token_id: END_OF_TEXT,
-  };
 }

@@ -149,3 +149,10 @@ export function writeHFDir(
 export function tempDir(tag: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `course-${tag}-`));
 }
+
+/** A safetensors file's JSON header, read independently of the library's reader. */
+export function readRawHeader(file: string): Record<string, unknown> {
+  const bytes = fs.readFileSync(file);
+  const len = Number(bytes.readBigUInt64LE(0));
+  return JSON.parse(bytes.subarray(8, 8 + len).toString("utf8"));
+}
