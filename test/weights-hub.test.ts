@@ -1,7 +1,7 @@
 // Downloading pretrained weights, against a fake Hub on 127.0.0.1: a full download,
 // resuming a partial file, never using a file whose size or hash is wrong, using the
 // cache without the network, and the manual instructions when the server is unreachable.
-import { after, before, beforeEach, test } from "node:test";
+import { after, before, beforeEach, mock, test } from "node:test";
 import assert from "node:assert/strict";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -146,6 +146,22 @@ test("a download shorter than announced is kept only as .part, for the next run 
   await ensurePretrainedWeights(NAME, cache, { endpoint });
   assert.ok(server.log.includes(`GET /cdn/blob bytes=${WEIGHTS.length - 100}-`));
   assert.deepEqual(fs.readFileSync(path.join(dir, "model.safetensors")), WEIGHTS);
+});
+
+test("a write that takes only part of a chunk is continued, not dropped: the file is whole", async () => {
+  // the module object itself (an `import * as` namespace cannot be stubbed): hub.ts sees the stub
+  const realFs: typeof fs = require("node:fs");
+  const writeSync = realFs.writeSync;
+  // like a full disk or a signal: each call writes at most 7 bytes and says so
+  const short = mock.method(realFs, "writeSync", (fd: number, buf: Uint8Array, offset = 0, length = buf.length - offset, pos?: number | null) =>
+    writeSync(fd, buf, offset, Math.min(length, 7), pos));
+  try {
+    const dir = await ensurePretrainedWeights(NAME, freshCache(), { endpoint });
+    assert.ok(short.mock.callCount() > WEIGHTS.length / 7, "the stub was used");
+    assert.deepEqual(fs.readFileSync(path.join(dir, "model.safetensors")), WEIGHTS);
+  } finally {
+    short.mock.restore();
+  }
 });
 
 test("a download whose SHA-256 does not match X-Linked-ETag is deleted, never used", async () => {

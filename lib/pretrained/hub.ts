@@ -7,14 +7,16 @@
  *
  * A download goes to `<file>.part`, resumes with an HTTP Range request when a partial file
  * is there, and is renamed into place only after its size (and SHA-256, when the Hub gives
- * it) check out: a file that does not match is never used. Offline, the error says which
- * two files to fetch by hand and where to put them.
+ * it) check out: a file that does not match is never used. (So the download is atomic the
+ * way writeFileAtomic is, write then flush then rename, but its temporary file is kept on
+ * failure, to be resumed.) Offline, the error says which two files to fetch by hand and
+ * where to put them.
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConfigError, WeightsError } from "../core/errors";
-import { syncDir } from "../core/atomic-file";
+import { syncDir, writeAll } from "../core/atomic-file";
 import { CONFIG_FILE, readGPT2Config } from "../weights/config-file";
 import { WEIGHTS_FILE } from "../weights/gpt2-directory";
 import { SafetensorsFile } from "../weights/safetensors-read";
@@ -214,7 +216,7 @@ async function download(url: string, file: string, want: Expected, opts: EnsureW
     let last = 0;
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        fs.writeSync(fd, chunk);
+        writeAll(fd, chunk); // one writeSync may write less than the chunk
         have += chunk.length;
         if (Date.now() - last > 100) {
           last = Date.now();
