@@ -22,7 +22,12 @@ export function writeFileAtomic(file: string, write: (fd: number) => void): void
     throw err;
   }
   fs.closeSync(fd);
-  fs.renameSync(tmp, file);
+  try {
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true }); // e.g. `file` is a folder: do not leave a full-size copy behind
+    throw err;
+  }
   syncDir(dir);
 }
 
