@@ -40,6 +40,23 @@ test("1 epoch + --resume --epochs 2 equals 2 epochs straight", () => {
   a.valLosses.forEach((x: number, i: number) => assert.ok(Math.abs(x - b.valLosses[i]) < 1e-5, `val loss ${i}`));
 });
 
+test("with dropout 0.1 too: 1 epoch + --resume --epochs 2 equals 2 epochs straight (the resumed run keeps its dropout)", () => {
+  const dropout = path.join(tmp, "dropout.json");
+  fs.writeFileSync(dropout, JSON.stringify({ embDim: 8, nLayers: 1, nHeads: 2, contextLength: 256, dropRate: 0.1 }));
+  const args = [...common.slice(2), "--model", dropout];
+  const full = path.join(tmp, "dropout-full");
+  const part = path.join(tmp, "dropout-part");
+  finetune([...args, "--epochs", "2", "--out", full]);
+  finetune([...args, "--epochs", "1", "--out", part]);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(part, "checkpoint", "state.json"), "utf8")).dropRate, 0.1);
+  finetune(["--resume", part, "--epochs", "2"]);
+  const a = history(full);
+  const b = history(part);
+  assert.deepEqual(b.steps, a.steps);
+  a.trainLosses.forEach((x: number, i: number) => assert.ok(Math.abs(x - b.trainLosses[i]) < 1e-5, `train loss ${i}: ${b.trainLosses[i]} vs ${x}`));
+  a.valLosses.forEach((x: number, i: number) => assert.ok(Math.abs(x - b.valLosses[i]) < 1e-5, `val loss ${i}: ${b.valLosses[i]} vs ${x}`));
+});
+
 test("Ctrl-C stops after the current step and saves a checkpoint", async () => {
   const dir = path.join(tmp, "interrupted");
   // `node --import tsx`, as `npm run finetune` does: the `tsx` launcher relays a signal to its

@@ -3,20 +3,23 @@
  *
  *   <run>/checkpoint/model/             the model, as a Hugging Face GPT-2 folder
  *   <run>/checkpoint/optimizer.safetensors   AdamW's m and v ("m.<param>", "v.<param>")
- *   <run>/checkpoint/state.json         step count, loop position, loss history, options
+ *   <run>/checkpoint/state.json         step count, loop position, loss history, drop rate, options
  *
- * A checkpoint is written whole into a temporary folder and then swapped in by renames,
- * so `kill -9` at any moment leaves a loadable checkpoint: either the new one, or the
- * previous one (under `checkpoint` or, between the two renames, `checkpoint.old`).
+ * A checkpoint is written whole into a temporary folder (each file through writeFileAtomic)
+ * and then swapped in by renames, so `kill -9` at any moment leaves a loadable checkpoint:
+ * either the new one, or the previous one (under `checkpoint` or, between the two renames,
+ * `checkpoint.old`).
  * The loader position (epoch, batch) is enough to replay the data order, since the
  * loader's order depends only on (seed, epoch).
  */
 import * as fs from "fs";
 import * as path from "path";
-import { isAlive } from "../core/atomic-file";
+import { isAlive, writeAll, writeFileAtomic } from "../core/atomic-file";
+import { BOOK_DROP_RATE } from "../core/book";
 import { ConfigError } from "../core/errors";
 import { Rng } from "../core/random";
 import type { GPTModel } from "../model/gpt";
+import { readSavedDropRate } from "../weights/config-file";
 import { loadGPT2Directory, saveGPT2Directory } from "../weights/gpt2-directory";
 import { readSafetensors } from "../weights/safetensors-read";
 import { TensorToWrite, writeSafetensors } from "../weights/safetensors-write";
@@ -32,6 +35,8 @@ export interface CheckpointState {
   history: TrainHistory;
   /** the model's dropout Rng state, so dropout masks continue the same stream */
   modelRngState: number;
+  /** the run's dropout probability: loading GPT-2 weights alone would give the book's 0.0 */
+  dropRate: number;
   /** AdamW's hyperparameters and step count (the moments are in optimizer.safetensors) */
   optimizer: Omit<AdamWState, "m" | "v">;
   /** the run's options (for the command line to continue with the same settings) */
@@ -59,10 +64,11 @@ export async function saveCheckpoint(
     position: parts.position,
     history: parts.history,
     modelRngState: parts.model.rng.state,
+    dropRate: parts.model.cfg.dropRate,
     optimizer: hyper,
     options: parts.options,
   };
-  fs.writeFileSync(path.join(tmp, STATE_FILE), JSON.stringify(state, null, 2) + "\n");
+  writeFileAtomic(path.join(tmp, STATE_FILE), (fd) => writeAll(fd, JSON.stringify(state, null, 2) + "\n"));
   // swap: the previous checkpoint stays loadable until the new one is in place
   fs.rmSync(old, { recursive: true, force: true });
   if (fs.existsSync(final)) fs.renameSync(final, old);
@@ -111,7 +117,13 @@ export async function loadCheckpoint(runDir: string): Promise<LoadedCheckpoint> 
   } catch (err) {
     throw new ConfigError(`${path.join(dir, STATE_FILE)}: unreadable checkpoint state (${(err as Error).message.split("\n")[0]})`);
   }
-  const model = await loadGPT2Directory(path.join(dir, "model"));
+  const modelDir = path.join(dir, "model");
+  // a checkpoint from before state.json kept the rate still has it in the model's config.json
+  const dropRate = state.dropRate ?? readSavedDropRate(modelDir) ?? BOOK_DROP_RATE;
+  if (typeof dropRate !== "number" || !(dropRate >= 0 && dropRate < 1)) {
+    throw new ConfigError(`${path.join(dir, STATE_FILE)}: "dropRate" must be a probability in [0, 1), got ${JSON.stringify(dropRate)}`);
+  }
+  const model = await loadGPT2Directory(modelDir, { dropRate });
   model.rng = Rng.fromState(state.modelRngState);
   const m: Record<string, SavedTensor> = {};
   const v: Record<string, SavedTensor> = {};
