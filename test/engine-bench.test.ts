@@ -7,8 +7,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 
 const BENCH = path.join(__dirname, "..", "lib", "cli", "bench.ts");
-const run = (args: string[]) =>
-  spawnSync(process.execPath, [...process.execArgv, BENCH, ...args], { encoding: "utf8", timeout: 60_000 });
+const run = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
+  spawnSync(process.execPath, [...process.execArgv, BENCH, ...args], { encoding: "utf8", timeout: 60_000, env });
+/** The Python the bench runs the reference with: $COURSE_PYTHON, else python3 on the PATH. */
+const PYTHON = process.env.COURSE_PYTHON || "python3";
 
 test("bench: an unknown config is a one-line error and exit 1", () => {
   const r = run(["--config", "gpt2-huge", "--steps", "1", "--gen", "0", "--backend", "cpu"]);
@@ -23,11 +25,21 @@ test("bench: a bad number is a one-line error and exit 1", () => {
   assert.match(r.stderr, /error: --steps must be an integer >= 1, got "0"/);
 });
 
+test("bench --vs-torch without a Python: says so in the line and still prints its own figures", () => {
+  const missing = path.join(os.tmpdir(), `no-such-python-${process.pid}`);
+  const r = run(["--steps", "1", "--gen", "0", "--vs-torch"], { ...process.env, COURSE_PYTHON: missing });
+  assert.equal(r.status, 0, r.stderr.slice(-2000));
+  const line = JSON.parse(r.stdout.trim().split("\n").pop() as string);
+  assert.equal(line.steps, 1);
+  assert.equal(line.torch.skipped, `${missing} not found (set COURSE_PYTHON to a Python with torch)`);
+  assert.equal(line.ratio, undefined);
+});
+
 test("bench --schedule --vs-torch: both sides replay the same steps and evaluations and the ratios are printed", { timeout: 300_000 }, (t) => {
-  const probe = spawnSync("/usr/bin/python3", ["-c", "import torch"], { encoding: "utf8" });
+  const probe = spawnSync(PYTHON, ["-c", "import torch"], { encoding: "utf8" });
   if (probe.status !== 0) {
     assert.notEqual(process.env.CI, "true", "CI installs python3-torch: the reference benchmark must run there");
-    t.skip("no torch for /usr/bin/python3");
+    t.skip(`no torch for ${PYTHON} (set COURSE_PYTHON to a Python with torch)`);
     return;
   }
   // 44 entries -> 37 train (4 batches of 8, the rest dropped), 3 val, 4 test: 4 steps, one evaluation (after step 0)

@@ -11,7 +11,8 @@ import { DataLoader } from "../lib/data/loader";
 import { formatInput } from "../lib/data/prompt";
 import type { InstructionEntry } from "../lib/data/instruction-data";
 import { AdamW } from "../lib/train/adamw";
-import { formatEvalLine, trainModelSimple, TrainingError, TrainPosition, TrainHistory } from "../lib/train/train";
+import type { ArrayBatch, ScheduleEvent } from "../lib/train/schedule";
+import { EVAL_ORDER_OFFSET, formatEvalLine, readArrays, trainModelSimple, trainSchedule, TrainingError, TrainPosition, TrainHistory } from "../lib/train/train";
 
 // GPT-2's vocabulary (the data uses its token ids) but a very narrow, shallow model
 const MICRO: GPTConfig = { vocabSize: 50257, contextLength: 128, embDim: 8, nHeads: 2, nLayers: 1, dropRate: 0, qkvBias: true };
@@ -74,6 +75,29 @@ test("evaluates at global steps 0, evalFreq, 2*evalFreq… (book schedule), loss
   assert.deepEqual(new Set(tensorsAfterStep.slice(1)).size, 1, `tensor count per step: ${tensorsAfterStep}`);
   opt.dispose();
   model.dispose();
+});
+
+test("trainSchedule: the loop's steps, evaluations and their batches, in order, also from a resumed position", () => {
+  const { trainLoader, valLoader } = loaders();
+  const opts = { numEpochs: 2, evalFreq: 2, evalIter: 1 };
+  const brief = (e: ScheduleEvent<ArrayBatch>) =>
+    e.kind === "epochEnd" ? `end ${e.epoch}` : `step ${e.globalStep} (${e.epoch}:${e.batch})` + (e.eval ? ` eval ${e.eval.index}` : "");
+  const events = [...trainSchedule(readArrays, trainLoader, valLoader, opts)];
+  // 12 entries / batch 4 = 3 steps per epoch; the book evaluates after global steps 0, 2, 4
+  assert.deepEqual(events.map(brief), [
+    "step 0 (0:0) eval 0", "step 1 (0:1)", "step 2 (0:2) eval 1", "end 0",
+    "step 3 (1:0)", "step 4 (1:1) eval 2", "step 5 (1:2)", "end 1",
+  ]);
+  const steps = events.flatMap((e) => (e.kind === "step" ? [e] : []));
+  assert.deepEqual(steps.slice(0, 3).map((e) => e.data), [...trainLoader.arrayBatches(0)]);
+  assert.deepEqual(steps.slice(3).map((e) => e.data), [...trainLoader.arrayBatches(1)]);
+  // the k-th evaluation: the first evalIter batches of train order EVAL_ORDER_OFFSET + k, and of val
+  const third = steps[4].eval!;
+  assert.deepEqual([...third.train], [...trainLoader.arrayBatches(EVAL_ORDER_OFFSET + 2)].slice(0, 1));
+  assert.deepEqual([...third.val], [...valLoader.arrayBatches(0)].slice(0, 1));
+  // resumed after step 3 (epoch 1, batch 1): the rest of the same schedule
+  const resumed = [...trainSchedule(readArrays, trainLoader, valLoader, opts, { epoch: 1, batch: 1, globalStep: 3, evalCount: 2 })];
+  assert.deepEqual(resumed.map(brief), events.slice(5).map(brief));
 });
 
 test("a NaN loss stops training with a TrainingError naming the step", async () => {

@@ -2,7 +2,7 @@
  * `npm run bench -- --config bench-tiny|gpt2-small [--steps N] [--gen K] [--max-new-tokens M]
  *                   [--group-by-length] [--vs-torch] [--backend auto|wasm|cpu|tensorflow]`
  *
- * A benchmark, not a test: from random init (seed 123), the first N training steps of the
+ * A benchmark, not a test: from random init (the book's seed), the first N training steps of the
  * seeded train loader (batch 8, AdamW lr 5e-5, weight decay 0.1: the book's fine-tuning),
  * then greedy generation for the first K test prompts (up to M new tokens or <|endoftext|>), with
  * the key/value cache as `generate` and `finetune` use it (torch runs the book's loop, no cache).
@@ -11,12 +11,14 @@
  * peak_rss_mib. Progress goes to stderr.
  *
  * --schedule E times the book's whole schedule instead: every train batch of E epochs, with an
- * evaluation (5 train + 5 val batches, no gradients) after steps 0, 5, 10, … — the trainer's
- * batches and evaluation batches, replayed identically by both sides; adds schedule_s (wall).
+ * evaluation (5 train + 5 val batches, no gradients) after steps 0, 5, 10, … — the trainer's own
+ * schedule (lib/train/schedule.ts's `trainSchedule`), replayed identically by both sides; adds
+ * schedule_s (wall).
  *
- * --vs-torch also runs test/reference/torch_bench.py (Debian's /usr/bin/python3 with its
- * torch) on the very same token batches and prompts, and adds its figures and the ratios
- * (ours / torch's) to the line; where torch is absent it says so and still prints ours.
+ * --vs-torch also runs test/reference/torch_bench.py (with $COURSE_PYTHON, else `python3` on
+ * the PATH; it needs torch: Debian's python3-torch) on the very same token batches and prompts,
+ * and adds its figures and the ratios (ours / torch's) to the line; where Python or torch is
+ * absent it says so in one line and still prints ours.
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -24,7 +26,9 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { Command } from "commander";
-import { CourseError, ConfigError } from "../core/errors";
+import { BOOK_BATCH_SIZE, BOOK_EVAL_FREQ, BOOK_EVAL_ITER, BOOK_LR, BOOK_MAX_NEW_TOKENS, BOOK_SEED, BOOK_WEIGHT_DECAY } from "../core/book";
+import { ConfigError } from "../core/errors";
+import { writeAll, writeFileAtomic } from "../core/atomic-file";
 import { EngineChoice, initEngine } from "../engine";
 import { DEFAULT_DATA_FILE, loadInstructionData } from "../data/instruction-data";
 import { splitData } from "../data/split";
@@ -38,17 +42,19 @@ import { GPTModel } from "../model/gpt";
 import { calcLossLoader } from "../train/loss";
 import { IGNORE_INDEX } from "../data/collate";
 import { AdamW } from "../train/adamw";
-import { EVAL_ORDER_OFFSET, trainStep } from "../train/train";
+import { ArrayBatch, readArrays, trainSchedule, trainStep } from "../train/train";
 import { calcLossBatchFused } from "../train/fused-loss";
 import { generateIds } from "../generate/generate";
 import { trainingMemoryProblem } from "../engine/memory";
+import { parseBackend, parseIntOption, runCli } from "./common";
 
 /** The benchmark's configs: issue 4's small one and GPT-2 small, both without dropout. */
 const BENCH_CONFIGS: Record<string, GPTConfig> = {
   "bench-tiny": { ...TINY, dropRate: 0 },
   "gpt2-small": { ...GPT2_SMALL, dropRate: 0 },
 };
-const TORCH_PYTHON = "/usr/bin/python3";
+/** The Python that runs the PyTorch reference: $COURSE_PYTHON, else `python3` on the PATH. */
+const torchPython = () => process.env.COURSE_PYTHON || "python3";
 const TORCH_SCRIPT = path.resolve(__dirname, "..", "..", "test", "reference", "torch_bench.py");
 
 interface Options {
@@ -63,14 +69,6 @@ interface Options {
   batchSize: number;
   seed: number;
   data: string;
-}
-
-function integerAtLeast(name: string, min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new CourseError(`--${name} must be an integer >= ${min}, got "${value}"`);
-    return n;
-  };
 }
 
 function median(xs: number[]): number {
@@ -93,29 +91,17 @@ function peakRssMiB(): number {
 
 const round = (x: number, digits = 3) => Number(x.toPrecision(digits + 1));
 
-type ArrayBatch = { inputs: number[][]; targets: number[][] };
-/** One thing the benchmark does, in order: a training step, or an evaluation over some batches. */
+/** One thing the benchmark does, in order: a training step, or an evaluation over some batches (torch_bench.py's job format). */
 type BenchEvent = { train?: ArrayBatch; eval?: ArrayBatch[] };
 
-const EVAL_FREQ = 5;
-const EVAL_ITER = 5;
-
-/** The trainer's schedule (lib/train/train.ts) as a list: its train batches and evaluation batches. */
+/** The trainer's schedule (trainModelSimple's own) for `epochs` epochs, as plain arrays: its train batches and evaluation batches. */
 function scheduleEvents(trainLoader: DataLoader, valLoader: DataLoader, epochs: number): BenchEvent[] {
   const events: BenchEvent[] = [];
-  const valBatches = [...valLoader.arrayBatches(0)].slice(0, EVAL_ITER);
-  let globalStep = -1;
-  let evalCount = 0;
-  for (let epoch = 0; epoch < epochs; epoch++) {
-    for (const train of trainLoader.arrayBatches(epoch)) {
-      events.push({ train });
-      globalStep++;
-      if (globalStep % EVAL_FREQ === 0) {
-        const trainEval = [...trainLoader.arrayBatches(EVAL_ORDER_OFFSET + evalCount)].slice(0, EVAL_ITER);
-        events.push({ eval: [...trainEval, ...valBatches] });
-        evalCount++;
-      }
-    }
+  const opts = { numEpochs: epochs, evalFreq: BOOK_EVAL_FREQ, evalIter: BOOK_EVAL_ITER };
+  for (const event of trainSchedule(readArrays, trainLoader, valLoader, opts)) {
+    if (event.kind !== "step") continue;
+    events.push({ train: event.data });
+    if (event.eval) events.push({ eval: [...event.eval.train, ...event.eval.val] });
   }
   return events;
 }
@@ -129,22 +115,26 @@ function evalLoss(model: GPTModel, batches: ArrayBatch[]): number {
   return calcLossLoader(tensors(), model, undefined, { lossBatch: calcLossBatchFused });
 }
 
-async function main(argv: string[]): Promise<void> {
+async function main(): Promise<void> {
   const program = new Command()
     .name("bench")
     .description("Training and generation speed on this machine (optionally side by side with PyTorch)")
     .option("--config <name>", `model config: ${Object.keys(BENCH_CONFIGS).join(" | ")}`, "bench-tiny")
-    .option("--steps <n>", "training steps to time (the first n batches of epoch 0)", integerAtLeast("steps", 1), 5)
-    .option("--gen <k>", "test prompts to generate for (0 = skip)", integerAtLeast("gen", 0), 1)
-    .option("--max-new-tokens <m>", "new tokens per prompt at most", integerAtLeast("max-new-tokens", 1), 256)
+    .option("--steps <n>", "training steps to time (the first n batches of epoch 0)", parseIntOption("steps", 1), 5)
+    .option("--gen <k>", "test prompts to generate for (0 = skip)", parseIntOption("gen", 0), 1)
+    .option("--max-new-tokens <m>", "new tokens per prompt at most", parseIntOption("max-new-tokens", 1), BOOK_MAX_NEW_TOKENS)
     .option("--group-by-length", "length-grouped training batches (less padding)")
-    .option("--schedule <epochs>", "time the book's whole schedule for this many epochs (eval every 5 steps on 5+5 batches) instead of --steps", integerAtLeast("schedule", 1))
-    .option("--vs-torch", "also run the PyTorch reference on the same batches and print the ratios")
-    .option("--backend <name>", "engine: auto | tensorflow | wasm | cpu (default: COURSE_BACKEND or auto)")
-    .option("--batch-size <n>", "sequences per batch", integerAtLeast("batch-size", 1), 8)
-    .option("--seed <n>", "model init and shuffle seed", integerAtLeast("seed", 0), 123)
+    .option(
+      "--schedule <epochs>",
+      `time the book's whole schedule for this many epochs (eval every ${BOOK_EVAL_FREQ} steps on ${BOOK_EVAL_ITER}+${BOOK_EVAL_ITER} batches) instead of --steps`,
+      parseIntOption("schedule", 1),
+    )
+    .option("--vs-torch", "also run the PyTorch reference ($COURSE_PYTHON or python3, with torch) on the same batches and print the ratios")
+    .option("--backend <name>", "engine: auto | tensorflow | wasm | cpu (default: COURSE_BACKEND or auto)", parseBackend)
+    .option("--batch-size <n>", "sequences per batch", parseIntOption("batch-size", 1), BOOK_BATCH_SIZE)
+    .option("--seed <n>", "model init and shuffle seed", parseIntOption("seed", 0), BOOK_SEED)
     .option("--data <file>", "instruction data file", DEFAULT_DATA_FILE)
-    .parse(argv);
+    .parse();
   const opts = program.opts<Options>();
   const cfg = BENCH_CONFIGS[opts.config];
   if (cfg === undefined) {
@@ -169,7 +159,7 @@ async function main(argv: string[]): Promise<void> {
   const prompts = test.slice(0, opts.gen).map((entry) => encodeText(formatInput(entry)));
 
   const model = new GPTModel(cfg, { seed: opts.seed });
-  const optimizer = new AdamW(model.params, { lr: 5e-5, weightDecay: 0.1 });
+  const optimizer = new AdamW(model.params, { lr: BOOK_LR, weightDecay: BOOK_WEIGHT_DECAY });
   const stepTimes: number[] = [];
   let padded = 0;
   let real = 0;
@@ -255,16 +245,17 @@ function runTorch(
   prompts: number[][],
   say: (line: string) => void,
 ): Record<string, unknown> {
-  if (!fs.existsSync(TORCH_PYTHON)) return { skipped: `${TORCH_PYTHON} not found` };
-  const probe = spawnSync(TORCH_PYTHON, ["-c", "import torch"], { encoding: "utf8" });
-  if (probe.status !== 0) return { skipped: "torch is not installed for /usr/bin/python3" };
+  const python = torchPython();
+  const probe = spawnSync(python, ["-c", "import torch"], { encoding: "utf8" });
+  if (probe.error) return { skipped: `${python} not found (set COURSE_PYTHON to a Python with torch)` };
+  if (probe.status !== 0) return { skipped: `torch is not installed for ${python} (set COURSE_PYTHON to a Python with torch)` };
   const file = path.join(os.tmpdir(), `course-bench-${process.pid}.json`);
-  const job = { config: cfg, seed: opts.seed, lr: 5e-5, weight_decay: 0.1, events, prompts, max_new_tokens: opts.maxNewTokens, eos_id: END_OF_TEXT };
-  fs.writeFileSync(file, JSON.stringify(job));
+  const job = { config: cfg, seed: opts.seed, lr: BOOK_LR, weight_decay: BOOK_WEIGHT_DECAY, events, prompts, max_new_tokens: opts.maxNewTokens, eos_id: END_OF_TEXT };
+  writeFileAtomic(file, (fd) => writeAll(fd, JSON.stringify(job)));
   const steps = events.filter((e) => e.train).length;
   say(`torch: running ${path.relative(process.cwd(), TORCH_SCRIPT)} on the same ${steps} batches, ${events.length - steps} evaluations and ${prompts.length} prompts`);
   try {
-    const run = spawnSync(TORCH_PYTHON, [TORCH_SCRIPT, file, "--threads", String(os.cpus().length)], {
+    const run = spawnSync(python, [TORCH_SCRIPT, file, "--threads", String(os.cpus().length)], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "inherit"], // its progress lines go straight to our stderr
       maxBuffer: 16 * 2 ** 20,
@@ -277,10 +268,4 @@ function runTorch(
   }
 }
 
-main(process.argv).catch((err: unknown) => {
-  if (err instanceof CourseError) {
-    console.error(`error: ${err.message}`);
-    process.exit(1);
-  }
-  throw err;
-});
+if (require.main === module) runCli(main);

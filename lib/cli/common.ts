@@ -1,16 +1,15 @@
 /**
- * What the three commands (finetune, evaluate, generate) share: error handling,
- * number parsing for options, and starting the engine.
+ * What every command (finetune, evaluate, generate, bench, padding-report) shares: error
+ * handling, number parsing for options, and starting the engine.
  * (Choosing the model for `--model` is lib/pretrained/select.ts's `chooseModel`.)
  */
-import { InvalidArgumentError } from "commander";
-import { CourseError } from "../core/errors";
+import { ConfigError, CourseError } from "../core/errors";
 import { ENGINE_CHOICES, EngineChoice, initEngine } from "../engine";
 
 /**
  * Run a command's main function: a CourseError becomes `error: <message>` and exit
  * code 1 (no stack trace: it is the user's input, not a bug); anything else is a bug
- * and keeps its stack.
+ * and keeps its stack (exit code 2).
  */
 export function runCli(main: () => Promise<void>): void {
   main().then(
@@ -26,20 +25,24 @@ export function runCli(main: () => Promise<void>): void {
   );
 }
 
-/** commander parsers that reject bad numbers with a message naming the option. */
-export const parseIntOption = (min: number) => (value: string): number => {
+/**
+ * commander parsers for numeric options: a bad value is a ConfigError naming the option,
+ * which `runCli` prints as one `error:` line with exit code 1, like every other user error.
+ * (`name` is the option without its dashes: commander does not tell a parser which option it parses.)
+ */
+export const parseIntOption = (name: string, min: number) => (value: string): number => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}, got "${value}"`);
+  if (value.trim() === "" || !Number.isInteger(n) || n < min) throw new ConfigError(`--${name} must be an integer >= ${min}, got "${value}"`);
   return n;
 };
-export const parseNumberOption = (min: number) => (value: string): number => {
+export const parseNumberOption = (name: string, min: number) => (value: string): number => {
   const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < min) throw new InvalidArgumentError(`expected a number >= ${min}, got "${value}"`);
+  if (value.trim() === "" || !Number.isFinite(n) || n < min) throw new ConfigError(`--${name} must be a number >= ${min}, got "${value}"`);
   return n;
 };
 export const parseBackend = (value: string): EngineChoice => {
   if (!(ENGINE_CHOICES as readonly string[]).includes(value)) {
-    throw new InvalidArgumentError(`expected one of ${ENGINE_CHOICES.join(", ")}`);
+    throw new ConfigError(`--backend must be one of ${ENGINE_CHOICES.join(", ")}, got "${value}"`);
   }
   return value as EngineChoice;
 };

@@ -18,7 +18,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Command, Option } from "commander";
-import * as cliProgress from "cli-progress";
+import {
+  BOOK_BATCH_SIZE, BOOK_EPOCHS, BOOK_EVAL_FREQ, BOOK_EVAL_ITER, BOOK_LR, BOOK_MAX_NEW_TOKENS, BOOK_SEED, BOOK_WEIGHT_DECAY,
+} from "../core/book";
 import { ConfigError } from "../core/errors";
 import { writeAll, writeFileAtomic } from "../core/atomic-file";
 import { loadInstructionData, DEFAULT_DATA_FILE, InstructionEntry } from "../data/instruction-data";
@@ -33,6 +35,7 @@ import { trainModelSimple } from "../train/train";
 import { CHECKPOINT_DIR, loadCheckpoint, saveCheckpoint } from "../train/checkpoint";
 import { generateResponse } from "../generate/generate";
 import { saveLossPlot } from "../display/loss-plot";
+import { progressDisplay, ProgressHandle } from "../display/progress";
 import { chooseModel } from "../pretrained/select";
 import { parseBackend, parseIntOption, parseNumberOption, runCli, startEngine } from "./common";
 
@@ -61,20 +64,20 @@ function program(): Command {
     .option("--model <name>", "auto | gpt2-small | gpt2-medium | gpt2-large | gpt2-xl | tiny | <config.json>", "auto")
     .option("--weights <dir>", "start from this Hugging Face GPT-2 folder instead of --model")
     .option("--data <file>", "instruction data (JSON array of {instruction, input, output})", DEFAULT_DATA_FILE)
-    .option("--epochs <n>", "training epochs", parseIntOption(1), 2)
-    .option("--batch-size <n>", "sequences per batch", parseIntOption(1), 8)
-    .option("--lr <x>", `AdamW learning rate (${RANDOM_INIT_LR} when starting from random weights)`, parseNumberOption(0), 5e-5)
-    .option("--weight-decay <x>", "AdamW decoupled weight decay", parseNumberOption(0), 0.1)
-    .option("--eval-freq <n>", "evaluate every n steps", parseIntOption(1), 5)
-    .option("--eval-iter <n>", "batches per evaluation", parseIntOption(1), 5)
-    .option("--seed <n>", "seed for init, shuffling and dropout", parseIntOption(0), 123)
-    .option("--limit <n>", "use only the first n entries of the data file (quick runs)", parseIntOption(1))
+    .option("--epochs <n>", "training epochs", parseIntOption("epochs", 1), BOOK_EPOCHS)
+    .option("--batch-size <n>", "sequences per batch", parseIntOption("batch-size", 1), BOOK_BATCH_SIZE)
+    .option("--lr <x>", `AdamW learning rate (${RANDOM_INIT_LR} when starting from random weights)`, parseNumberOption("lr", 0), BOOK_LR)
+    .option("--weight-decay <x>", "AdamW decoupled weight decay", parseNumberOption("weight-decay", 0), BOOK_WEIGHT_DECAY)
+    .option("--eval-freq <n>", "evaluate every n steps", parseIntOption("eval-freq", 1), BOOK_EVAL_FREQ)
+    .option("--eval-iter <n>", "batches per evaluation", parseIntOption("eval-iter", 1), BOOK_EVAL_ITER)
+    .option("--seed <n>", "seed for init, shuffling and dropout", parseIntOption("seed", 0), BOOK_SEED)
+    .option("--limit <n>", "use only the first n entries of the data file (quick runs)", parseIntOption("limit", 1))
     .option("--out <dir>", "run folder (default runs/<timestamp>)")
     .option("--force", "write into --out even if it exists and is not empty", false)
     .option("--resume <dir>", "continue the run in <dir> from its last checkpoint (same settings; --epochs may extend it)")
     .option("--backend <name>", "tensorflow | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
     // tests only: shorter test-set responses, so a CLI test finishes in seconds (the book: 256)
-    .addOption(new Option("--response-tokens <n>").argParser(parseIntOption(0)).default(256).hideHelp());
+    .addOption(new Option("--response-tokens <n>").argParser(parseIntOption("response-tokens", 0)).default(BOOK_MAX_NEW_TOKENS).hideHelp());
 }
 
 
@@ -130,7 +133,7 @@ async function main(): Promise<void> {
   log(`model: ${description}`);
   if (!resumed && !pretrained && cmd.getOptionValueSource("lr") === "default") {
     opts.lr = RANDOM_INIT_LR;
-    log(`lr: ${opts.lr} (random init; the book's 5e-5 is for pretrained weights; set --lr to override)`);
+    log(`lr: ${opts.lr} (random init; the book's ${BOOK_LR} is for pretrained weights; set --lr to override)`);
   }
   log(formatParamSummary(model));
 
@@ -154,19 +157,10 @@ async function main(): Promise<void> {
     console.error("\nstopping after this step and saving (Ctrl-C again to quit at once)");
   };
   process.on("SIGINT", onSigint);
-  const tty = process.stdout.isTTY === true;
-  const bars = tty
-    ? new cliProgress.MultiBar(
-        { format: "{bar} {percentage}% | step {value}/{total} | ETA {eta_formatted} | {info}", hideCursor: true, clearOnComplete: true },
-        cliProgress.Presets.shades_classic,
-      )
-    : undefined;
-  const say = (line: string) => {
-    if (!bars) return log(line);
-    bars.log(line + "\n");
-    bars.update(); // print it now: MultiBar only flushes its log on a redraw
-  };
-  let bar: cliProgress.SingleBar | undefined;
+  // progress bars only on a terminal: a log file or a test's pipe gets the log lines alone
+  const bars = process.stdout.isTTY === true;
+  let bar: ProgressHandle | undefined;
+  const say = (line: string) => (bar ? bar.log(line) : log(line));
   const started = Date.now();
   const history = await trainModelSimple(model, trainLoader, valLoader, optimizer, {
     numEpochs: opts.epochs,
@@ -182,13 +176,11 @@ async function main(): Promise<void> {
       say(`checkpoint: ${path.join(outDir, CHECKPOINT_DIR)} (epoch ${position.epoch})`);
     },
     onStep: (s) => {
-      if (bars) {
-        bar ??= bars.create(s.totalSteps, 0, { info: "" });
-        bar.update(s.step + 1, { info: `epoch ${s.epoch + 1} loss ${s.loss.toFixed(3)}` });
-      }
+      if (bars) (bar ??= progressDisplay(s.totalSteps, "step")).update(s.step + 1, `epoch ${s.epoch + 1} loss ${s.loss.toFixed(3)}`);
     },
   });
-  bars?.stop();
+  bar?.done();
+  bar = undefined;
   const minutes = (Date.now() - started) / 60000;
   if (history.stopped) {
     // mid-epoch: save where we are, so --resume continues from this very step
@@ -202,7 +194,8 @@ async function main(): Promise<void> {
 
   const historyFile = path.join(outDir, "loss-history.json");
   const { position: _position, stopped: _stopped, ...curves } = history;
-  fs.writeFileSync(historyFile, JSON.stringify({ ...curves, numEpochs: opts.epochs, minutes, model: description, options: opts }, null, 2) + "\n");
+  const historyJson = JSON.stringify({ ...curves, numEpochs: opts.epochs, minutes, model: description, options: opts }, null, 2) + "\n";
+  writeFileAtomic(historyFile, (fd) => writeAll(fd, historyJson));
   log(`saved ${historyFile}`);
   const plot = await saveLossPlot(curves, outDir, "loss-plot", { numEpochs: opts.epochs });
   log(`saved ${plot.html}`);
@@ -214,16 +207,16 @@ async function main(): Promise<void> {
 
   // section 7.7: a response for every test entry
   const responses: Array<InstructionEntry & { model_response: string }> = [];
-  const genBar = bars ? new cliProgress.SingleBar({ format: "responses {bar} {value}/{total} | ETA {eta_formatted}", clearOnComplete: true }, cliProgress.Presets.shades_classic) : undefined;
-  genBar?.start(test.length, 0);
+  const genBar = bars && test.length > 0 ? progressDisplay(test.length, "responses") : undefined;
   for (const entry of test) {
     responses.push({ ...entry, model_response: generateResponse(model, entry, { maxNewTokens: opts.responseTokens }) });
-    genBar?.increment();
+    genBar?.tick();
     await new Promise((r) => setImmediate(r));
   }
-  genBar?.stop();
+  genBar?.done();
   const responsesFile = path.join(outDir, "instruction-data-with-response.json");
-  fs.writeFileSync(responsesFile, JSON.stringify(responses, null, 4) + "\n"); // indent=4, as the book's json.dump
+  const responsesJson = JSON.stringify(responses, null, 4) + "\n"; // indent=4, as the book's json.dump
+  writeFileAtomic(responsesFile, (fd) => writeAll(fd, responsesJson));
   log(`saved ${responsesFile}`);
 
   const modelDir = path.join(outDir, "model");

@@ -9,6 +9,7 @@ import { Command } from "commander";
 import { formatInput } from "../data/prompt";
 import { loadGPT2Directory } from "../weights/gpt2-directory";
 import { responseForPrompt } from "../generate/generate";
+import { BOOK_MAX_NEW_TOKENS, BOOK_SEED } from "../core/book";
 import { ConfigError } from "../core/errors";
 import { parseBackend, parseIntOption, parseNumberOption, runCli, startEngine } from "./common";
 
@@ -31,10 +32,10 @@ async function main(): Promise<void> {
     .option("--instruction <text>", "the instruction (formatted with the Alpaca template)")
     .option("--input <text>", "optional input for the instruction", "")
     .option("--prompt <raw>", "a raw prompt, used as is (instead of --instruction)")
-    .option("--max-new-tokens <n>", "tokens to generate at most", parseIntOption(0), 256)
-    .option("--temperature <x>", "0 = greedy; > 0 samples from softmax(logits / temperature)", parseNumberOption(0), 0)
-    .option("--top-k <k>", "sample only among the k most likely tokens", parseIntOption(1))
-    .option("--seed <n>", "seed for sampling", parseIntOption(0), 123)
+    .option("--max-new-tokens <n>", "tokens to generate at most", parseIntOption("max-new-tokens", 0), BOOK_MAX_NEW_TOKENS)
+    .option("--temperature <x>", "0 = greedy; > 0 samples from softmax(logits / temperature)", parseNumberOption("temperature", 0), 0)
+    .option("--top-k <k>", "sample only among the k most likely tokens", parseIntOption("top-k", 1))
+    .option("--seed <n>", "seed for sampling", parseIntOption("seed", 0), BOOK_SEED)
     .option("--backend <name>", "tensorflow | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
     .parse()
     .opts<GenerateCliOptions>();

@@ -6,34 +6,26 @@
  * Only token counts are needed, so no tensors are made and no engine is started.
  */
 import { Command } from "commander";
-import { CourseError } from "../core/errors";
+import { BOOK_BATCH_SIZE, BOOK_SEED } from "../core/book";
 import { DEFAULT_DATA_FILE, loadInstructionData } from "../data/instruction-data";
 import { splitData } from "../data/split";
 import { InstructionDataset } from "../data/dataset";
 import { comparePadding } from "../data/padding";
 import { DEFAULT_MEGA_BATCH_FACTOR } from "../data/length-grouping";
+import { parseIntOption, runCli } from "./common";
 
-/** A commander parser for an integer option >= `min`, failing with a one-line CourseError. */
-function integerAtLeast(name: string, min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new CourseError(`--${name} must be an integer >= ${min}, got "${value}"`);
-    return n;
-  };
-}
-
-async function main(argv: string[]): Promise<void> {
+async function main(): Promise<void> {
   const program = new Command()
     .name("padding-report")
     .description("Padding fraction of the training batches: plain shuffled vs length-grouped")
     .option("--data <file>", "instruction data file", DEFAULT_DATA_FILE)
-    .option("--batch-size <n>", "sequences per batch", integerAtLeast("batch-size", 1), 8)
-    .option("--seed <n>", "shuffle seed", integerAtLeast("seed", 0), 123)
-    .option("--epochs <n>", "sum over epochs 0..n-1 (each epoch shuffles differently)", integerAtLeast("epochs", 1), 1)
-    .option("--mega-batch <n>", "mega-batch size, in batches", integerAtLeast("mega-batch", 1), DEFAULT_MEGA_BATCH_FACTOR)
-    .option("--max-length <n>", "allowedMaxLength: cut batches to this many tokens", integerAtLeast("max-length", 1))
+    .option("--batch-size <n>", "sequences per batch", parseIntOption("batch-size", 1), BOOK_BATCH_SIZE)
+    .option("--seed <n>", "shuffle seed", parseIntOption("seed", 0), BOOK_SEED)
+    .option("--epochs <n>", "sum over epochs 0..n-1 (each epoch shuffles differently)", parseIntOption("epochs", 1), 1)
+    .option("--mega-batch <n>", "mega-batch size, in batches", parseIntOption("mega-batch", 1), DEFAULT_MEGA_BATCH_FACTOR)
+    .option("--max-length <n>", "allowedMaxLength: cut batches to this many tokens", parseIntOption("max-length", 1))
     .option("--json", "print the totals as JSON instead of a table")
-    .parse(argv);
+    .parse();
   const opts = program.opts<{
     data: string;
     batchSize: number;
@@ -96,10 +88,4 @@ async function main(argv: string[]): Promise<void> {
   console.log(`Length-grouped batches compute ${(100 * saved).toFixed(1)}% fewer positions.`);
 }
 
-main(process.argv).catch((err) => {
-  if (err instanceof CourseError) {
-    console.error(`error: ${err.message}`);
-    process.exit(1);
-  }
-  throw err;
-});
+if (require.main === module) runCli(main);

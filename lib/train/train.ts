@@ -7,24 +7,15 @@
  *     every `evalFreq` steps: the mean loss of `evalIter` train and val batches;
  *   after each epoch: print a sample continuation of a fixed prompt.
  *
- * The evaluation schedule is the book's exactly: `global_step` starts at -1 and is
- * incremented after each optimizer step, and evaluation runs when
- * `global_step % evalFreq == 0`, so the first evaluation comes right after the
- * first step ("Step 000000"), then after steps 5, 10, … (the 1st, 6th, 11th… update).
+ * The schedule (which batch each step trains on, when the loop evaluates and on which
+ * batches) is lib/train/schedule.ts's `trainSchedule`; this loop runs it, the bench replays it.
  *
  * Gradients: TF.js has no `.grad` fields to zero; `tf.variableGrads` returns fresh
  * gradients for one loss each step, which is what `zero_grad(); loss.backward()` amounts to.
- *
- * Evaluation batches: PyTorch's `iter(train_loader)` reshuffles on every evaluation,
- * so the book's train loss is measured on 5 fresh random batches each time. Here the
- * k-th evaluation reads the first `evalIter` batches of the train loader's order for
- * "epoch" EVAL_ORDER_OFFSET + k: fresh random batches too, but a function of
- * (seed, k) only, so a resumed run measures the same ones. The val loader is not
- * shuffled: its first `evalIter` batches, as in the book.
  */
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError, CourseError } from "../core/errors";
-import type { DataLoader } from "../data/loader";
+import type { Batch, DataLoader } from "../data/loader";
 import type { GPTModel } from "../model/gpt";
 import { encodeText, decodeTokens } from "../data/tokenizer";
 import { generateIds } from "../generate/generate";
@@ -32,6 +23,11 @@ import { AdamW } from "./adamw";
 import { trainingMemoryProblem } from "../engine/memory";
 import { calcLossBatch, calcLossLoader } from "./loss";
 import { calcLossBatchFused } from "./fused-loss";
+import { evalBatches, readTensors, trainSchedule } from "./schedule";
+
+// the schedule belongs to this loop: importable from here as well
+export { EVAL_ORDER_OFFSET, evalBatches, readArrays, readTensors, trainSchedule } from "./schedule";
+export type { ArrayBatch, BatchReader, ScheduleEvent } from "./schedule";
 
 /**
  * Which implementation of the loss the loop runs: "fused" (default) is lib/train/fused-loss.ts,
@@ -42,9 +38,6 @@ const LOSS_BATCH = { fused: calcLossBatchFused, plain: calcLossBatch } as const;
 
 /** A NaN or infinite loss: training on would only spread NaN through every weight. */
 export class TrainingError extends CourseError {}
-
-/** Train-loader orders for evaluation are drawn as "epochs" from here on, far from real epochs. */
-export const EVAL_ORDER_OFFSET = 1_000_000;
 
 /** What the loop has measured so far; the book's three lists plus where each point was taken. */
 export interface TrainHistory {
@@ -141,10 +134,13 @@ export function evaluateModel(
   evalIndex = 0,
   loss: LossImpl = "fused",
 ): { trainLoss: number; valLoss: number } {
+  return evalLosses(model, evalBatches(readTensors, trainLoader, valLoader, evalIter, evalIndex), loss);
+}
+
+function evalLosses(model: GPTModel, batches: { train: Iterable<Batch>; val: Iterable<Batch> }, loss: LossImpl = "fused") {
   const lossBatch = LOSS_BATCH[loss];
-  const trainLoss = calcLossLoader(trainLoader.batches(EVAL_ORDER_OFFSET + evalIndex), model, evalIter, { lossBatch });
-  const valLoss = calcLossLoader(valLoader.batches(0), model, evalIter, { lossBatch });
-  return { trainLoss, valLoss };
+  // calcLossLoader disposes each batch after use (they come from a generator)
+  return { trainLoss: calcLossLoader(batches.train, model, undefined, { lossBatch }), valLoss: calcLossLoader(batches.val, model, undefined, { lossBatch }) };
 }
 
 /** The book's `generate_and_print_sample`: greedy continuation, newlines shown as spaces. */
@@ -218,51 +214,44 @@ export async function trainModelSimple(
   const totalSteps = opts.numEpochs * perEpoch;
   let stopped = false;
 
-  while (pos.epoch < opts.numEpochs && !stopped) {
-    for (const { inputs, targets } of trainLoader.batches(pos.epoch, pos.batch)) {
-      let loss: number;
-      try {
-        loss = trainStep(model, optimizer, inputs, targets, pos.globalStep + 1, opts.loss);
-        pos.tokensSeen += inputs.size;
-      } finally {
-        tf.dispose([inputs, targets]);
-      }
-      pos.globalStep += 1;
-      pos.batch += 1;
-      opts.onStep?.({
-        epoch: pos.epoch,
-        step: pos.globalStep,
-        totalSteps,
-        batch: pos.batch - 1,
-        batchesPerEpoch: perEpoch,
-        loss,
-        tokensSeen: pos.tokensSeen,
-      });
-      if (pos.globalStep % opts.evalFreq === 0) {
-        const { trainLoss, valLoss } = evaluateModel(model, trainLoader, valLoader, opts.evalIter, pos.evalCount, opts.loss);
-        pos.evalCount += 1;
-        history.trainLosses.push(trainLoss);
-        history.valLosses.push(valLoss);
-        history.tokensSeen.push(pos.tokensSeen);
-        history.steps.push(pos.globalStep);
-        history.epochsAt.push(pos.epoch + pos.batch / perEpoch);
-        const line = formatEvalLine(pos.epoch, pos.globalStep, trainLoss, valLoss);
-        log(line);
-        opts.onEval?.({ epoch: pos.epoch, step: pos.globalStep, trainLoss, valLoss, tokensSeen: pos.tokensSeen, line });
-      }
-      await yieldToEventLoop();
-      if (opts.shouldStop?.()) {
-        stopped = true;
-        break; // leaving the for-of closes the generator: no batch is collated for nothing
-      }
+  for (const event of trainSchedule(readTensors, trainLoader, valLoader, opts, pos)) {
+    if (event.kind === "epochEnd") {
+      const sample = generateSample(model, opts.startContext, opts.sampleTokens ?? 50);
+      log(sample);
+      pos.epoch = event.epoch + 1;
+      pos.batch = 0;
+      await opts.onEpochEnd?.({ epoch: event.epoch, sample, position: { ...pos }, history: structuredClone(history) });
+      continue;
     }
-    if (stopped) break;
-    const sample = generateSample(model, opts.startContext, opts.sampleTokens ?? 50);
-    log(sample);
-    const epoch = pos.epoch;
-    pos.epoch += 1;
-    pos.batch = 0;
-    await opts.onEpochEnd?.({ epoch, sample, position: { ...pos }, history: structuredClone(history) });
+    const { inputs, targets } = event.data;
+    let loss: number;
+    try {
+      loss = trainStep(model, optimizer, inputs, targets, event.globalStep, opts.loss);
+      pos.tokensSeen += inputs.size;
+    } finally {
+      tf.dispose([inputs, targets]);
+    }
+    pos.epoch = event.epoch;
+    pos.globalStep = event.globalStep;
+    pos.batch = event.batch + 1;
+    opts.onStep?.({ epoch: pos.epoch, step: pos.globalStep, totalSteps, batch: event.batch, batchesPerEpoch: perEpoch, loss, tokensSeen: pos.tokensSeen });
+    if (event.eval) {
+      const { trainLoss, valLoss } = evalLosses(model, event.eval, opts.loss);
+      pos.evalCount = event.eval.index + 1;
+      history.trainLosses.push(trainLoss);
+      history.valLosses.push(valLoss);
+      history.tokensSeen.push(pos.tokensSeen);
+      history.steps.push(pos.globalStep);
+      history.epochsAt.push(pos.epoch + pos.batch / perEpoch);
+      const line = formatEvalLine(pos.epoch, pos.globalStep, trainLoss, valLoss);
+      log(line);
+      opts.onEval?.({ epoch: pos.epoch, step: pos.globalStep, trainLoss, valLoss, tokensSeen: pos.tokensSeen, line });
+    }
+    await yieldToEventLoop();
+    if (opts.shouldStop?.()) {
+      stopped = true;
+      break; // leaving the for-of closes the schedule: no batch is collated for nothing
+    }
   }
   return { ...history, position: { ...pos }, stopped };
 }
