@@ -86,6 +86,10 @@ test("bad input: one `error:` line, exit 1, no stack trace", () => {
     ["generate", ["--weights", path.join(out, "model")], /^error: give either --instruction/m],
     ["evaluate", ["--weights", path.join(out, "model"), "--split", "nope"], /^error: --split/m],
     ["finetune", ["--model", "gpt9", "--out", path.join(tmp, "x")], /^error: unknown model "gpt9"/m],
+    // a bad number: the same one line for every command (cli/common.ts's parsers)
+    ["finetune", ["--epochs", "0"], /^error: --epochs must be an integer >= 1, got "0"$/m],
+    ["generate", ["--weights", path.join(out, "model"), "--prompt", "x", "--temperature", "hot"], /^error: --temperature must be a number >= 0, got "hot"$/m],
+    ["evaluate", ["--weights", path.join(out, "model"), "--backend", "gpu9"], /^error: --backend must be one of auto, tensorflow, wasm, cpu, got "gpu9"$/m],
   ];
   for (const [name, args, pattern] of cases) {
     const r = cli(name, args);

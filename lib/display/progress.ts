@@ -108,6 +108,7 @@ export function progressDisplay(total: number, label = "", opts: ProgressOptions
       format: `${label ? label + " " : ""}[{bar}] {value}/{total} {percentage}% | {duration_formatted} < ETA {eta_formatted} | {info}`,
       hideCursor: true,
       noTTYOutput: true, // in a log file: one line every few seconds instead of nothing
+      forceRedraw: true, // draw again even if unchanged: `log` may have cleared the line
       notTTYSchedule: 5000,
       etaBuffer: 20,
     },
@@ -135,10 +136,12 @@ export function progressDisplay(total: number, label = "", opts: ProgressOptions
       bar.stop();
     },
     log: (line) => {
+      const tty = !finished && process.stderr.isTTY;
       // clear the bar's line (on stderr) so the text is not printed after it; the bar redraws below
-      // within a second, when its elapsed time changes
-      if (!finished && process.stderr.isTTY) process.stderr.write("\r\x1b[2K");
+      if (tty) process.stderr.write("\r\x1b[2K");
       console.log(line);
+      // save the cursor at the bar's new line: cli-progress returns to the saved position when it stops
+      if (tty) process.stderr.write("\x1b7");
     },
     get value() { return value; },
   };
