@@ -1,8 +1,9 @@
 """PyTorch reference benchmark for `npm run bench -- --vs-torch` (lib/cli/bench.ts).
 
-Run by the TypeScript side with Debian's python3 (it has torch 1.13):
+Run by the TypeScript side with $COURSE_PYTHON, else python3 on the PATH (Debian's has torch 1.13
+with python3-torch):
 
-    /usr/bin/python3 test/reference/torch_bench.py JOB.json [--threads N]
+    python3 test/reference/torch_bench.py JOB.json [--threads N]
 
 JOB.json (written by bench.ts) holds the model config, the seed, AdamW's settings, the very
 events the TypeScript run replayed — training batches (inputs and targets, -100 where ignored)
