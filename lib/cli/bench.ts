@@ -29,24 +29,23 @@ import { Command } from "commander";
 import { BOOK_BATCH_SIZE, BOOK_DROP_RATE, BOOK_EVAL_FREQ, BOOK_EVAL_ITER, BOOK_LR, BOOK_MAX_NEW_TOKENS, BOOK_SEED, BOOK_WEIGHT_DECAY } from "../core/book";
 import { ConfigError } from "../core/errors";
 import { writeAll, writeFileAtomic } from "../core/atomic-file";
-import { EngineChoice, initEngine } from "../engine";
+import type { EngineChoice } from "../engine";
 import { DEFAULT_DATA_FILE, loadInstructionData } from "../data/instruction-data";
 import { splitData } from "../data/split";
 import { InstructionDataset } from "../data/dataset";
 import { DataLoader } from "../data/loader";
-import { batchTensors } from "../data/collate";
+import { batchTensors, IGNORE_INDEX } from "../data/collate";
 import { formatInput } from "../data/prompt";
 import { encodeText, END_OF_TEXT } from "../data/tokenizer";
 import { GPTConfig, GPT2_SMALL, TINY } from "../model/config";
 import { GPTModel } from "../model/gpt";
 import { calcLossLoader } from "../train/loss";
-import { IGNORE_INDEX } from "../data/collate";
 import { AdamW } from "../train/adamw";
 import { ArrayBatch, readArrays, trainSchedule, trainStep } from "../train/train";
 import { calcLossBatchFused } from "../train/fused-loss";
 import { generateIds } from "../generate/generate";
 import { trainingMemoryProblem } from "../engine/memory";
-import { parseBackend, parseIntOption, runCli } from "./common";
+import { parseBackend, parseIntOption, runCli, startEngine } from "./common";
 
 /** The benchmark's configs: issue 4's small one and GPT-2 small, both with the book's dropout for fine-tuning (none). */
 const BENCH_CONFIGS: Record<string, GPTConfig> = {
@@ -141,7 +140,7 @@ async function main(): Promise<void> {
     throw new ConfigError(`--config: unknown "${opts.config}"; choose one of ${Object.keys(BENCH_CONFIGS).join(", ")}`);
   }
   const say = (line: string) => process.stderr.write(`${line}\n`);
-  const engine = await initEngine({ backend: opts.backend, log: say });
+  const engine = await startEngine(opts.backend, true); // stderr: stdout is the JSON line
 
   // The same batches and prompts for us and for torch: plain token ids.
   const { train, val, test } = splitData(await loadInstructionData(opts.data), { source: opts.data });

@@ -4,7 +4,7 @@
  * (Choosing the model for `--model` is lib/pretrained/select.ts's `chooseModel`.)
  */
 import { ConfigError, CourseError } from "../core/errors";
-import { ENGINE_CHOICES, EngineChoice, initEngine } from "../engine";
+import { ENGINE_CHOICES, EngineChoice, EngineInfo, initEngine } from "../engine";
 
 /**
  * Run a command's main function: a CourseError becomes `error: <message>` and exit
@@ -48,6 +48,6 @@ export const parseBackend = (value: string): EngineChoice => {
 };
 
 /** `await initEngine()`, with its one line on stdout (finetune) or stderr (commands whose stdout is the answer). */
-export async function startEngine(backend: EngineChoice | undefined, toStderr = false): Promise<void> {
-  await initEngine({ backend, log: (line) => (toStderr ? console.error(line) : console.log(line)) });
+export function startEngine(backend: EngineChoice | undefined, toStderr = false): Promise<EngineInfo> {
+  return initEngine({ backend, log: (line) => (toStderr ? console.error(line) : console.log(line)) });
 }
