@@ -16,8 +16,9 @@
 // ## Settings
 //
 // The book generates up to 256 new tokens for each of the 110 test entries. `generateResponse` keeps each
-// layer's keys and values between tokens (a KV cache, lib/generate-cached.ts, checked token for token against
-// the plain loop of notebook 04), so a new token costs one position's work instead of a pass over the whole
+// layer's keys and values between tokens (a KV cache, `KVCache` in lib/model/kv-cache.ts, passed through the
+// model's own forward pass as `model.forward(ids, { cache })`, and checked token for token against the plain
+// loop of notebook 04), so a new token costs one position's work instead of a pass over the whole
 // text: the 110 answers of the tiny model take seconds; pretrained GPT-2 medium's take minutes on a CPU. The
 // **quick** setting (environment variable `COURSE_QUICK=1`, used by the tests and CI) answers only the first 5
 // entries with at most 64 new tokens. **The outputs saved in this notebook come from the full setting (all
