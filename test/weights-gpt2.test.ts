@@ -10,7 +10,9 @@ import { initEngine } from "../lib/engine";
 import { WeightsError } from "../lib/core/errors";
 import { GPTModel } from "../lib/model/gpt";
 import { SafetensorsFile, readSafetensors } from "../lib/weights/safetensors-read";
-import { readGPT2Config } from "../lib/weights/config-file";
+import { CONFIG_LIMITS, readGPT2Config } from "../lib/weights/config-file";
+import { gpt2Layout, gpt2WeightCount } from "../lib/weights/gpt2-names";
+import { GPT2_SMALL, GPT2_XL } from "../lib/model/config";
 import { loadGPT2Directory, saveGPT2Directory } from "../lib/weights/gpt2-directory";
 import { HFTensor, TINY_HF_CONFIG, makeHFTensors, readRawHeader, tempDir, writeHFDir } from "./helpers/hf-checkpoint";
 
@@ -196,6 +198,32 @@ test("missing config.json, malformed config.json, missing or bad keys", async ()
   await rejects(dir, /config\.json: key "n_embd" \(6\) is not divisible by "n_head" \(4\)/);
   fs.writeFileSync(cfgFile, JSON.stringify({ ...TINY_HF_CONFIG, activation_function: "relu" }));
   await rejects(dir, /config\.json: key "activation_function" is "relu"/);
+});
+
+test("config.json sizes past the limits, or implying more weights than model.safetensors holds, are refused before anything is built", async () => {
+  const dir = writeHFDir(fresh(), makeHFTensors());
+  const cfgFile = path.join(dir, "config.json");
+  const start = tf.memory().numTensors;
+  for (const [key, limit] of Object.entries(CONFIG_LIMITS)) {
+    fs.writeFileSync(cfgFile, JSON.stringify({ ...TINY_HF_CONFIG, [key]: limit + 1 }));
+    await rejects(dir, new RegExp(`config\\.json: key "${key}" is ${limit + 1}, beyond the limit of ${limit}`));
+  }
+  // within every limit, but 4 layers of C = 6144 need about 3.6 GB, and the file has 4 KB
+  fs.writeFileSync(cfgFile, JSON.stringify({ ...TINY_HF_CONFIG, n_embd: 6144, n_head: 2, n_layer: 4 }));
+  await rejects(dir, /model\.safetensors: \d+ bytes cannot hold the 1812\d+ weights that .*config\.json implies \(keys "vocab_size" 11, "n_positions" 7, "n_embd" 6144, "n_layer" 4; at least \d+ bytes\)/);
+  for (const [key, value] of [["resid_pdrop", 1], ["attn_pdrop", "0.1"], ["layer_norm_epsilon", 1e-6]] as const) {
+    fs.writeFileSync(cfgFile, JSON.stringify({ ...TINY_HF_CONFIG, [key]: value }));
+    await rejects(dir, new RegExp(`config\\.json: key "${key}" `));
+  }
+  assert.equal(tf.memory().numTensors, start);
+});
+
+test("the weight count config.json implies is the layout's, without lm_head", () => {
+  for (const cfg of [readGPT2Config(writeHFDir(fresh(), makeHFTensors())), GPT2_SMALL, GPT2_XL]) {
+    const layout = gpt2Layout(cfg).filter((m) => m.hf !== "lm_head.weight");
+    assert.equal(gpt2WeightCount(cfg), layout.reduce((s, m) => s + m.shape.reduce((a, b) => a * b, 1), 0));
+  }
+  assert.equal(gpt2WeightCount(GPT2_SMALL), 124_439_808); // GPT-2 small's 124M, the head tied
 });
 
 test("a shape that disagrees with config.json names the tensor and both shapes", async () => {

@@ -14,9 +14,9 @@ import { WeightsError } from "../core/errors";
 import { GPTConfig } from "../model/config";
 import { GPTModel } from "../model/gpt";
 import { CONFIG_FILE, readGPT2Config, writeGPT2Config } from "./config-file";
-import { HF_PREFIX, LM_HEAD, MASK_BUFFER, MappedTensor, TOKEN_EMBEDDING, gpt2Layout } from "./gpt2-names";
+import { HF_PREFIX, LM_HEAD, MASK_BUFFER, MappedTensor, TOKEN_EMBEDDING, gpt2Layout, gpt2WeightCount } from "./gpt2-names";
 import { PICKLE_FILE, pickleRefusal } from "./pickle";
-import { FLOAT_DTYPES, fmtShape, numel } from "./safetensors-format";
+import { FLOAT_DTYPES, fmtShape, quoted } from "./safetensors-format";
 import { SafetensorsFile } from "./safetensors-read";
 import { TensorToWrite, writeSafetensors } from "./safetensors-write";
 
@@ -56,8 +56,8 @@ export async function loadGPT2Directory(dir: string, opts: GPT2LoadOptions = {})
   refusePickles(dir);
   const cfg = readGPT2Config(dir, opts);
   const file = path.join(dir, WEIGHTS_FILE);
-  const layout = gpt2Layout(cfg); // small: readGPT2Config capped n_layer
-  checkImpliedSize(dir, file, cfg, layout);
+  checkImpliedSize(dir, file, cfg);
+  const layout = gpt2Layout(cfg);
   const st = SafetensorsFile.open(file);
   const f = st.file;
   let model: GPTModel | null = null;
@@ -66,25 +66,25 @@ export async function loadGPT2Directory(dir: string, opts: GPT2LoadOptions = {})
     const names = new Map<string, string>();
     for (const name of st.tensors.keys()) {
       const bare = name.startsWith(HF_PREFIX) ? name.slice(HF_PREFIX.length) : name;
-      if (names.has(bare)) throw new WeightsError(`${f}: tensor "${bare}" appears twice (with and without "${HF_PREFIX}")`);
+      if (names.has(bare)) throw new WeightsError(`${f}: tensor ${quoted(bare)} appears twice (with and without "${HF_PREFIX}")`);
       names.set(bare, name);
     }
     const known = new Set(layout.map((m) => m.hf));
     const entries = layout.filter((m) => m.hf !== LM_HEAD || names.has(m.hf)); // no lm_head: tied to wte
     for (const m of entries) {
       const name = names.get(m.hf);
-      if (name === undefined) throw new WeightsError(`${f}: missing tensor "${m.hf}" (config.json has n_layer ${cfg.nLayers})`);
+      if (name === undefined) throw new WeightsError(`${f}: missing tensor ${quoted(m.hf)} (config.json has n_layer ${cfg.nLayers})`);
       const { shape, dtype } = st.info(name);
       if (fmtShape(shape) !== fmtShape(m.shape)) {
-        throw new WeightsError(`${f}: tensor "${name}" has shape ${fmtShape(shape)}, but config.json implies ${fmtShape(m.shape)}`);
+        throw new WeightsError(`${f}: tensor ${quoted(name)} has shape ${fmtShape(shape)}, but config.json implies ${fmtShape(m.shape)}`);
       }
       if (!(FLOAT_DTYPES as readonly string[]).includes(dtype)) {
-        throw new WeightsError(`${f}: tensor "${name}" has dtype ${dtype}, which is not supported (supported: ${FLOAT_DTYPES.join(", ")})`);
+        throw new WeightsError(`${f}: tensor ${quoted(name)} has dtype ${dtype}, which is not supported (supported: ${FLOAT_DTYPES.join(", ")})`);
       }
     }
     for (const [bare, name] of names) {
       if (!known.has(bare) && !MASK_BUFFER.test(bare)) {
-        throw new WeightsError(`${f}: unexpected tensor "${name}": not part of GPT-2 with the sizes in config.json (n_layer ${cfg.nLayers})`);
+        throw new WeightsError(`${f}: unexpected tensor ${quoted(name)}: not part of GPT-2 with the sizes in config.json (n_layer ${cfg.nLayers})`);
       }
     }
 
@@ -118,15 +118,14 @@ export async function loadGPT2Directory(dir: string, opts: GPT2LoadOptions = {})
  * checked before the model is built, so a config that asks for more memory than the file could
  * fill is refused without allocating it.
  */
-function checkImpliedSize(dir: string, file: string, cfg: GPTConfig, layout: MappedTensor[]): void {
+function checkImpliedSize(dir: string, file: string, cfg: GPTConfig): void {
   let size: number;
   try {
     size = fs.statSync(file).size;
   } catch (err) {
     throw new WeightsError(`${file}: cannot open (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
-  // lm_head is optional (tied to wte), so it is not counted
-  const weights = layout.reduce((s, m) => (m.hf === LM_HEAD ? s : s + numel(m.shape)), 0);
+  const weights = gpt2WeightCount(cfg);
   if (weights * MIN_BYTES_PER_WEIGHT > size) {
     throw new WeightsError(
       `${file}: ${size} bytes cannot hold the ${weights} weights that ${path.join(dir, CONFIG_FILE)} implies ` +

@@ -31,6 +31,17 @@ export interface MappedTensor {
   how: "copy" | "splitQKV" | "transpose";
 }
 
+/**
+ * How many weights `gpt2Layout(cfg)` holds, without lm_head (optional: tied to wte), counted
+ * without building the layout, so a config.json asking for 10^9 layers is sized before anything
+ * is made for them. Per block: ln_1 and ln_2 4C, c_attn 3C^2 + 3C, attn.c_proj C^2 + C,
+ * c_fc 4C^2 + 4C, mlp.c_proj 4C^2 + C.
+ */
+export function gpt2WeightCount(cfg: GPTConfig): number {
+  const { vocabSize: V, contextLength: T, embDim: C, nLayers: L } = cfg;
+  return V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C;
+}
+
 /** Checkpoint name -> library name, for every GPT-2 tensor (lm_head.weight last, optional). */
 export function gpt2Layout(cfg: GPTConfig): MappedTensor[] {
   const { vocabSize: V, contextLength: T, embDim: C } = cfg;

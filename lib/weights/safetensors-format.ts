@@ -43,6 +43,9 @@ export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(", ")}]`;
 }
 
+/** A tensor name in double quotes, for messages; a name from a file may hold a newline, which stays escaped. */
+export const quoted = (name: string): string => JSON.stringify(name);
+
 /** Number of elements of a shape (1 for a scalar `[]`). */
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 

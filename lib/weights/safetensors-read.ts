@@ -17,7 +17,7 @@ import * as os from "node:os";
 import { WeightsError } from "../core/errors";
 import { bf16ToF32, f16ToF32 } from "./float16";
 import { looksLikePickleFd, pickleRefusal } from "./pickle";
-import { DTYPE_BYTES, FLOAT_DTYPES, MAX_HEADER_BYTES, TensorInfo, fmtShape, isKnownDtype, numel, swapBytes } from "./safetensors-format";
+import { DTYPE_BYTES, FLOAT_DTYPES, MAX_HEADER_BYTES, TensorInfo, fmtShape, isKnownDtype, numel, quoted, swapBytes } from "./safetensors-format";
 
 /** A tensor as `readSafetensors` returns it, converted to float32. */
 export interface LoadedTensor {
@@ -65,7 +65,7 @@ export class SafetensorsFile {
 
   info(name: string): TensorInfo {
     const t = this.tensors.get(name);
-    if (!t) throw new WeightsError(`${this.file}: missing tensor "${name}"`);
+    if (!t) throw new WeightsError(`${this.file}: missing tensor ${quoted(name)}`);
     return t;
   }
 
@@ -94,7 +94,7 @@ export class SafetensorsFile {
       return checkFinite(this.file, name, out);
     }
     throw new WeightsError(
-      `${this.file}: tensor "${name}" has dtype ${t.dtype}, which is not supported (supported: ${FLOAT_DTYPES.join(", ")})`,
+      `${this.file}: tensor ${quoted(name)} has dtype ${t.dtype}, which is not supported (supported: ${FLOAT_DTYPES.join(", ")})`,
     );
   }
 
@@ -113,7 +113,7 @@ export class SafetensorsFile {
   /** Reads bytes [t.begin, t.end) into `dst`. */
   private readInto(t: TensorInfo, dst: Uint8Array): void {
     if (this.fd === null) throw new WeightsError(`${this.file}: already closed`);
-    readFully(this.fd, dst, t.begin, () => `${this.file}: tensor "${t.name}": file ended while reading (truncated file)`);
+    readFully(this.fd, dst, t.begin, () => `${this.file}: tensor ${quoted(t.name)}: file ended while reading (truncated file)`);
   }
 
   private parseHeader(): void {
@@ -158,7 +158,7 @@ export class SafetensorsFile {
       const want = numel(t.shape) * DTYPE_BYTES[t.dtype];
       if (t.end - t.begin !== want) {
         throw new WeightsError(
-          `${f}: tensor "${name}": data_offsets [${t.begin}, ${t.end}] cover ${t.end - t.begin} bytes, but shape ${fmtShape(t.shape)} of ${t.dtype} needs ${want}`,
+          `${f}: tensor ${quoted(name)}: data_offsets [${t.begin}, ${t.end}] cover ${t.end - t.begin} bytes, but shape ${fmtShape(t.shape)} of ${t.dtype} needs ${want}`,
         );
       }
       this.tensors.set(name, { ...t, begin: dataStart + t.begin, end: dataStart + t.end });
@@ -177,7 +177,7 @@ export class SafetensorsFile {
       const t = sorted[i];
       if (i > 0 && t.begin < sorted[i - 1].end) {
         const p = sorted[i - 1];
-        throw new WeightsError(`${f}: tensors "${p.name}" ${rel(p)} and "${t.name}" ${rel(t)} have overlapping data_offsets`);
+        throw new WeightsError(`${f}: tensors ${quoted(p.name)} ${rel(p)} and ${quoted(t.name)} ${rel(t)} have overlapping data_offsets`);
       }
       if (t.begin - dataStart !== covered) contiguous = false;
       covered = t.end - dataStart;
@@ -188,7 +188,7 @@ export class SafetensorsFile {
       const why = contiguous
         ? `go past the end: the file is truncated (the header describes ${covered} data bytes, the file has ${dataLen}); download it again`
         : `are out of range (the data section has ${dataLen} bytes)`;
-      throw new WeightsError(`${f}: tensor "${past.name}": data_offsets ${rel(past)} ${why}`);
+      throw new WeightsError(`${f}: tensor ${quoted(past.name)}: data_offsets ${rel(past)} ${why}`);
     }
   }
 }
@@ -205,12 +205,12 @@ function readFully(fd: number, dst: Uint8Array, at: number, truncated: () => str
 }
 
 function parseEntry(f: string, name: string, entry: unknown): TensorInfo {
-  const bad = (what: string) => new WeightsError(`${f}: tensor "${name}": malformed header entry (${what})`);
+  const bad = (what: string) => new WeightsError(`${f}: tensor ${quoted(name)}: malformed header entry (${what})`);
   if (typeof entry !== "object" || entry === null || Array.isArray(entry)) throw bad("not an object");
   const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
   if (typeof e.dtype !== "string") throw bad("dtype is not a string");
   if (!isKnownDtype(e.dtype)) {
-    throw new WeightsError(`${f}: tensor "${name}" has unknown dtype ${JSON.stringify(e.dtype)}, which is not supported (supported: ${FLOAT_DTYPES.join(", ")})`);
+    throw new WeightsError(`${f}: tensor ${quoted(name)} has unknown dtype ${JSON.stringify(e.dtype)}, which is not supported (supported: ${FLOAT_DTYPES.join(", ")})`);
   }
   const isIndex = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
   if (!Array.isArray(e.shape) || !e.shape.every(isIndex)) throw bad("shape is not a list of non-negative integers");
@@ -231,7 +231,7 @@ function checkFinite(file: string, name: string, data: Float32Array): Float32Arr
     // x - x is 0 for every finite x and NaN for NaN and ±Inf: one test, no branches on the common path
     if (data[i] - data[i] !== 0) {
       const what = Number.isNaN(data[i]) ? "NaN" : "Inf";
-      throw new WeightsError(`${file}: tensor "${name}" contains ${what} (at flat index ${i})`);
+      throw new WeightsError(`${file}: tensor ${quoted(name)} contains ${what} (at flat index ${i})`);
     }
   }
   return data;
