@@ -81,6 +81,14 @@ function main(): number {
     results.push(r);
     console.log(`${r.ok ? "ok" : "not ok"} ${results.length} - ${r.name}${r.detail ? `\n    ${r.detail.split("\n").join("\n    ")}` : ""}`);
   };
+  // the kernel Jupyter starts (scripts/tslab-kernel.js) says "busy" until its last queued cell ends
+  const spec = JSON.parse(fs.readFileSync(path.join(KERNEL_DATA_DIR, "kernels", "tslab", "kernel.json"), "utf8")) as { argv: string[] };
+  const status = spawnSync(python, [path.join(__dirname, "kernel_status.py"), ...spec.argv], { encoding: "utf8", timeout: 120_000 });
+  record({
+    name: "the kernel reports busy while any queued cell runs",
+    ok: status.status === 0,
+    detail: status.status === 0 ? undefined : `${status.stdout}${status.stderr}`.trim().split("\n").slice(-8).join("\n"),
+  });
   if (files.length === 0) record({ name: "notebooks found", ok: false, detail: `no notebooks/NN-*.ipynb match ${filters.join(" ") || "*"}` });
 
   const started = Date.now();
