@@ -62,7 +62,7 @@ export function checkSavedOutputs(rel: string): string[] {
   const fail: string[] = [];
   nb.cells.forEach((c, i) => {
     for (const o of c.outputs ?? []) {
-      if (o.data?.["application/vnd.plotly.v1+json"] && !o.data["image/png"] && !o.data["image/svg+xml"]) {
+      if (o.data?.["application/vnd.course.figure+json"] && !o.data["image/png"] && !o.data["image/svg+xml"]) {
         fail.push(`saved output of cell ${i}: a plotly chart without a static image (blank on GitHub)`);
       }
     }
