@@ -74,7 +74,7 @@ export function pickNextToken(logits: Float32Array, temperature: number, topK: n
   return last; // rounding left u a hair above 0: the last kept token
 }
 
-function validate(opts: GenerateOptions, model: GPTModel): Required<Pick<GenerateOptions, "contextSize" | "temperature">> {
+export function validateGenerateOptions(opts: GenerateOptions, model: GPTModel): Required<Pick<GenerateOptions, "contextSize" | "temperature">> {
   const contextSize = opts.contextSize ?? model.cfg.contextLength;
   const temperature = opts.temperature ?? 0;
   if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 0) {
@@ -98,7 +98,7 @@ function validate(opts: GenerateOptions, model: GPTModel): Required<Pick<Generat
  * when every row picks `eosId` at the same step (the book's loop is for one row).
  */
 export function generateIds(model: GPTModel, idx: number[][], opts: GenerateOptions): number[][] {
-  const { contextSize, temperature } = validate(opts, model);
+  const { contextSize, temperature } = validateGenerateOptions(opts, model);
   const rng = opts.rng ?? new Rng(opts.seed ?? BOOK_SEED);
   const rows = idx.map((r) => r.slice());
   if (rows.length === 0 || rows[0].length === 0) throw new ConfigError("generate: the prompt has no tokens");
@@ -193,6 +193,11 @@ export function responseForPrompt(model: GPTModel, prompt: string, opts: Respons
     eosId: opts.eosId ?? END_OF_TEXT,
     kvCache: opts.kvCache ?? true,
   });
+  return extractResponse(prompt, ids);
+}
+
+/** Section 7.7's response: the text of `ids` (prompt + new tokens) after `prompt`, "### Response:" removed, trimmed. */
+export function extractResponse(prompt: string, ids: number[]): string {
   const text = decodeTokens(ids);
   // split/join: Python's str.replace removes every occurrence, not just the first
   return text.slice(prompt.length).split(RESPONSE_MARKER).join("").trim();

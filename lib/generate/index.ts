@@ -1,2 +1,3 @@
-// Generation: the book's token-by-token loop (with an optional key/value cache) and the response extraction of section 7.7.
+// Generation: the book's token-by-token loop (with an optional key/value cache), the response extraction of section 7.7, and batched generation of many prompts.
 export * from "./generate";
+export * from "./batch";

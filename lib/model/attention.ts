@@ -5,7 +5,8 @@
  * attention weights, then the heads are joined and projected.
  *
  * With a key/value cache (kv-cache.ts, for generation) the T tokens fed are the newest
- * ones: their keys and values join the cached ones, and each attends to every earlier token.
+ * ones: their keys and values join the cached ones, and each attends to every earlier token
+ * (in a left-padded batch, every earlier token of its own row: the cache's `padBias`).
  */
 import * as tf from "@tensorflow/tfjs";
 import { INIT_STD } from "../core/book";
@@ -70,6 +71,9 @@ export class MultiHeadAttention {
       const maskBias = tf.where(allowed, tf.zeros([t, n]), tf.fill([t, n], -Infinity)); // (T, past+T): 0 or -inf
       masked = tf.add(scores, maskBias); // (B, nHeads, T, past+T) + (T, past+T)
     }
+    // a left-padded batch (generation): no query gives weight to its row's padding keys
+    const padBias = cache?.padBias(n); // (B, 1, 1, past+T) or null
+    if (padBias) masked = tf.add(masked, padBias); // (B, nHeads, T, past+T) + (B, 1, 1, past+T)
     let weights = tf.softmax(masked, -1); // (B, nHeads, T, past+T), rows sum to 1
     weights = dropout(weights, this.dropRate, training, rng);
 

@@ -80,15 +80,22 @@ export class GPTModel {
       throw new DataError(`GPTModel.forward: ${past} cached + ${t} new tokens exceed the context length ${this.cfg.contextLength}`);
     }
     if (t === 0) throw new DataError("GPTModel.forward: empty sequence (0 tokens)");
+    if (cache?.padding && cache.padding.length !== b) {
+      throw new DataError(`GPTModel.forward: ${b} rows fed to a KV cache padded for ${cache.padding.length}`);
+    }
     if (cache !== undefined && past > 0 && cache.batchSize !== b) {
       throw new DataError(`GPTModel.forward: ${b} rows fed to a KV cache holding ${cache.batchSize}`);
     }
     const hidden = tf.tidy(() => {
       const ids = idx.dtype === "int32" ? idx : tf.cast(idx, "int32");
       const tokEmbeds = tf.gather(this.tokEmb, ids.reshape([-1])).reshape([b, t, this.cfg.embDim]); // (B*T,) -> (B*T, C) -> (B, T, C)
-      // the tokens sit at positions past..past+T-1 (0..T-1 without a cache)
-      const posEmbeds = tf.gather(this.posEmb, tf.range(past, past + t, 1, "int32")); // (T, C)
-      let x = tf.add(tokEmbeds, posEmbeds); // (B, T, C) + (T, C) -> (B, T, C)
+      // the tokens sit at positions past..past+T-1 (0..T-1 without a cache); in a left-padded batch
+      // each row's own text starts at position 0, so the cache gives every row its positions
+      const rowPositions = cache?.positions(t); // (B, T) or null
+      const posEmbeds = rowPositions
+        ? tf.gather(this.posEmb, rowPositions.reshape([-1])).reshape([b, t, this.cfg.embDim]) // (B*T,) -> (B*T, C) -> (B, T, C)
+        : tf.gather(this.posEmb, tf.range(past, past + t, 1, "int32")); // (T, C)
+      let x = tf.add(tokEmbeds, posEmbeds); // (B, T, C) + (T, C) or (B, T, C) -> (B, T, C)
       x = dropout(x, this.cfg.dropRate, training, this.rng);
       for (let i = 0; i < this.blocks.length; i++) x = this.blocks[i].apply(x, training, this.rng, cache?.layer(i));
       return this.finalNorm.apply(x) as tf.Tensor3D; // (B, T, C)

@@ -8,11 +8,24 @@
  * them, and the position embeddings start at `cache.length`. Without a cache the forward
  * pass is the book's, unchanged. The notebooks teach the plain loop; test/generate.test.ts
  * checks the cached one against it token for token.
+ *
+ * Batched generation of prompts of different lengths (generate/batch.ts) left-pads them to one length:
+ * `setPadding` says how many columns each row starts with that are not text. Those rows then get their
+ * own positions (`positions`), and every query gives the padding keys no weight (`padBias`); a finished row
+ * leaves the batch (`keepRows`), and columns that are padding in every row left are cut off.
  */
 import * as tf from "@tensorflow/tfjs";
 
+/**
+ * Added to the attention scores of padding keys: exp() of it is exactly 0 next to any real score, while
+ * a padding query (whose every key is padding) still gets finite weights, not the NaN of all -inf.
+ */
+export const PAD_BIAS = -1e9;
+
 /** One attention layer's share of the cache. */
 export class LayerKVCache {
+  constructor(private readonly owner?: KVCache) {}
+
   /** keys and values of every cached position, (B, nHeads, past, headDim); null before the first token */
   private keys: tf.Tensor4D | null = null;
   private values: tf.Tensor4D | null = null;
@@ -30,6 +43,27 @@ export class LayerKVCache {
     return { keys: allKeys, values: allValues };
   }
 
+  /** The padding bias of the whole cache for `n` keys, (B, 1, 1, n), or null when no row is padded. */
+  padBias(n: number): tf.Tensor4D | null {
+    return this.owner?.padBias(n) ?? null;
+  }
+
+  /** Keep only the batch rows `rows` and drop the first `cut` positions of every row. */
+  keepRows(rows: number[], cut: number): void {
+    if (this.keys === null || this.values === null) return;
+    const pick = (x: tf.Tensor4D) =>
+      tf.tidy(() => {
+        const [, h, n, hd] = x.shape;
+        const kept = rows.length === x.shape[0] && rows.every((r, i) => r === i) ? x : tf.gather(x, rows, 0); // (B', H, n, hd)
+        return cut > 0 ? kept.slice([0, 0, cut, 0], [rows.length, h, n - cut, hd]) : tf.clone(kept); // (B', H, n - cut, hd)
+      });
+    const keys = pick(this.keys);
+    const values = pick(this.values);
+    this.dispose();
+    this.keys = keys;
+    this.values = values;
+  }
+
   dispose(): void {
     this.keys?.dispose();
     this.values?.dispose();
@@ -45,10 +79,12 @@ export class KVCache {
   length = 0;
   /** rows of the cached batch (0 while empty): a forward pass must feed as many */
   batchSize = 0;
+  /** padding columns at the start of each row (left padding), or null: every row starts at column 0 */
+  padding: number[] | null = null;
 
   /** The cache of attention layer `i` (made on first use). */
   layer(i: number): LayerKVCache {
-    while (this.layers.length <= i) this.layers.push(new LayerKVCache());
+    while (this.layers.length <= i) this.layers.push(new LayerKVCache(this));
     return this.layers[i];
   }
 
@@ -58,10 +94,54 @@ export class KVCache {
     this.batchSize = batchSize;
   }
 
+  /** Before the first forward pass: row b's first `padding[b]` columns are padding, not text. */
+  setPadding(padding: number[]): void {
+    if (this.length > 0) throw new Error("KVCache.setPadding: the cache already holds positions");
+    this.padding = padding.slice();
+  }
+
+  /**
+   * The positions of the next `t` columns, (B, t) int32, for a padded batch: column j of row b sits at
+   * position j - padding[b] (padding columns clamp to 0; nothing attends to them); null without padding.
+   */
+  positions(t: number): tf.Tensor2D | null {
+    const pad = this.padding;
+    if (pad === null) return null;
+    const ids = new Int32Array(pad.length * t);
+    pad.forEach((p, b) => {
+      for (let j = 0; j < t; j++) ids[b * t + j] = Math.max(0, this.length + j - p);
+    });
+    return tf.tensor2d(ids, [pad.length, t], "int32");
+  }
+
+  /** (B, 1, 1, n): PAD_BIAS for each row's padding keys, 0 for its text; null when no row has padding. */
+  padBias(n: number): tf.Tensor4D | null {
+    const pad = this.padding;
+    if (pad === null || pad.every((p) => p === 0)) return null;
+    const bias = new Float32Array(pad.length * n);
+    pad.forEach((p, b) => bias.fill(PAD_BIAS, b * n, b * n + Math.min(p, n)));
+    return tf.tensor4d(bias, [pad.length, 1, 1, n]);
+  }
+
+  /**
+   * Keep only the batch rows `rows` (indices into the current batch, in order), e.g. once the others have
+   * finished; the columns that are padding in every kept row are cut off, so no work is spent on them.
+   */
+  keepRows(rows: number[]): void {
+    const old = this.padding ?? new Array<number>(this.batchSize).fill(0);
+    const pad = rows.map((b) => old[b]);
+    const cut = pad.length === 0 ? 0 : Math.min(...pad);
+    for (const layer of this.layers) layer.keepRows(rows, cut);
+    this.padding = pad.map((p) => p - cut);
+    this.length -= cut;
+    this.batchSize = rows.length;
+  }
+
   /** Free every cached tensor; the cache starts again at position 0. */
   reset(): void {
     for (const layer of this.layers) layer.dispose();
     this.length = 0;
     this.batchSize = 0;
+    this.padding = null;
   }
 }
