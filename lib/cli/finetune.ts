@@ -33,7 +33,7 @@ import { saveGPT2Directory } from "../weights/gpt2-directory";
 import { AdamW, RANDOM_INIT_LR } from "../train/adamw";
 import { trainModelSimple } from "../train/train";
 import { CHECKPOINT_DIR, loadCheckpoint, saveCheckpoint } from "../train/checkpoint";
-import { generateResponse } from "../generate/generate";
+import { generateResponses } from "../generate/batch";
 import { saveLossPlot } from "../display/loss-plot";
 import { progressDisplay, ProgressHandle } from "../display/progress";
 import { chooseModel } from "../pretrained/select";
@@ -206,13 +206,10 @@ async function main(): Promise<void> {
   }
 
   // section 7.7: a response for every test entry
-  const responses: Array<InstructionEntry & { model_response: string }> = [];
   const genBar = bars && test.length > 0 ? progressDisplay(test.length, "responses") : undefined;
-  for (const entry of test) {
-    responses.push({ ...entry, model_response: generateResponse(model, entry, { maxNewTokens: opts.responseTokens }) });
-    genBar?.tick();
-    await new Promise((r) => setImmediate(r));
-  }
+  // in batches of prompts (lib/generate/batch.ts): the same responses as generateResponse one entry at a time
+  const texts = generateResponses(model, test, { maxNewTokens: opts.responseTokens, onProgress: (n) => genBar?.tick(n) });
+  const responses: Array<InstructionEntry & { model_response: string }> = test.map((entry, i) => ({ ...entry, model_response: texts[i] }));
   genBar?.done();
   const responsesFile = path.join(outDir, "instruction-data-with-response.json");
   const responsesJson = JSON.stringify(responses, null, 4) + "\n"; // indent=4, as the book's json.dump

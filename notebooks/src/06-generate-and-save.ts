@@ -19,7 +19,10 @@
 // layer's keys and values between tokens (a KV cache, `KVCache` in lib/model/kv-cache.ts, passed through the
 // model's own forward pass as `model.forward(ids, { cache })`, and checked token for token against the plain
 // loop of notebook 04), so a new token costs one position's work instead of a pass over the whole
-// text: the 110 answers of the tiny model take seconds; pretrained GPT-2 medium's take minutes on a CPU. The
+// text. `generateResponses` does the same for many entries at once: 8 prompts of different lengths share one
+// forward pass per token (left-padded, each with its own positions, each stopping at its own `<|endoftext|>`),
+// and gives exactly the responses `generateResponse` gives one entry at a time (test/generate-batch.test.ts).
+// The 110 answers of the tiny model take seconds; pretrained GPT-2 medium's take minutes on a CPU. The
 // **quick** setting (environment variable `COURSE_QUICK=1`, used by the tests and CI) answers only the first 5
 // entries with at most 64 new tokens. **The outputs saved in this notebook come from the full setting (all
 // 110 entries, up to 256 tokens) on the model notebook 05 trained offline: the tiny model from random
@@ -39,7 +42,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import {
-  initEngine, loadInstructionData, splitData, formatInput, chooseModel, generateResponse, progressDisplay,
+  initEngine, loadInstructionData, splitData, formatInput, chooseModel, generateResponse, generateResponses, progressDisplay,
   showTable, saveGPT2Directory, loadGPT2Directory, writeFileAtomic, writeAll, textToTokenIds, InstructionEntry,
 } from "@course/lib";
 
@@ -68,18 +71,18 @@ console.log(
 //
 // As in notebook 04 and in the book: the prompt is `formatInput(entry)`, decoding is greedy and stops at
 // `<|endoftext|>`, and the response is the generated text after the prompt, with the `### Response:` header the
-// model writes removed and whitespace trimmed. That is `generateResponse`.
+// model writes removed and whitespace trimmed. That is `generateResponse` for one entry; `generateResponses`
+// answers a list of them in batches, with the same results.
 
 // %% tags=["responses"]
 const { test } = splitData(await loadInstructionData());
 const entries = N_TEST === undefined ? test : test.slice(0, N_TEST);
-const results: (InstructionEntry & { model_response: string })[] = [];
 const bar = progressDisplay(entries.length, "responses");
-for (const entry of entries) {
-  results.push({ ...entry, model_response: generateResponse(model, entry, { maxNewTokens: MAX_NEW_TOKENS }) });
-  bar.tick(1);
-}
+const answers = generateResponses(model, entries, { maxNewTokens: MAX_NEW_TOKENS, onProgress: (n) => bar.tick(n) });
 bar.done();
+const results: (InstructionEntry & { model_response: string })[] = entries.map((entry, i) => ({ ...entry, model_response: answers[i] }));
+// the batched answers are generateResponse's, one entry at a time: check the first
+console.log(`first answer as generateResponse gives it alone: ${generateResponse(model, entries[0], { maxNewTokens: MAX_NEW_TOKENS }) === answers[0]}`);
 const empty = results.filter((r) => r.model_response === "").length;
 console.log(`${results.length} responses; ${empty} empty`);
 

@@ -208,6 +208,7 @@ CHECKS["06"] = [
     test: (nb) => {
       finishedBar("responses", "responses")(nb);
       assert.match(nb.text("responses"), /\d+ responses; \d+ empty/);
+      assert.match(nb.text("responses"), /first answer as generateResponse gives it alone: true/);
     },
   },
   { name: "prints the first three like the book", test: (nb) => assert.equal(nb.text("first-three").split("Correct response:").length - 1, 3) },
