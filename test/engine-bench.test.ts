@@ -9,8 +9,12 @@ import * as path from "node:path";
 const BENCH = path.join(__dirname, "..", "lib", "cli", "bench.ts");
 const run = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
   spawnSync(process.execPath, [...process.execArgv, BENCH, ...args], { encoding: "utf8", timeout: 60_000, env });
-/** The Python the bench runs the reference with: $COURSE_PYTHON, else python3 on the PATH. */
-const PYTHON = process.env.COURSE_PYTHON || "python3";
+/**
+ * The Python the reference runs with here: the newest torch and transformers where the project has them
+ * ($COURSE_HF_PYTHON, which .ci/run exports, or .cache/hf-venv), else $COURSE_PYTHON or python3 on the PATH.
+ */
+const HF_VENV = path.join(__dirname, "..", ".cache", "hf-venv", "bin", "python");
+const PYTHON = process.env.COURSE_HF_PYTHON || (fs.existsSync(HF_VENV) ? HF_VENV : process.env.COURSE_PYTHON || "python3");
 
 test("bench: an unknown config is a one-line error and exit 1", () => {
   const r = run(["--config", "gpt2-huge", "--steps", "1", "--gen", "0", "--backend", "cpu"]);
@@ -35,7 +39,7 @@ test("bench --vs-torch without a Python: says so in the line and still prints it
   assert.equal(line.ratio, undefined);
 });
 
-test("bench --schedule --vs-torch: both sides replay the same steps and evaluations and the ratios are printed", { timeout: 300_000 }, (t) => {
+test("bench --schedule --vs-torch: both sides replay the same steps, evaluations and generations, and the ratios are printed", { timeout: 300_000 }, (t) => {
   const probe = spawnSync(PYTHON, ["-c", "import torch"], { encoding: "utf8" });
   if (probe.status !== 0) {
     assert.notEqual(process.env.CI, "true", "CI installs python3-torch: the reference benchmark must run there");
@@ -47,7 +51,9 @@ test("bench --schedule --vs-torch: both sides replay the same steps and evaluati
   const entries = Array.from({ length: 44 }, (_, i) => ({ instruction: `Repeat the number ${i}.`, input: i % 3 ? "" : `n=${i}`, output: `${i} ${i}` }));
   fs.writeFileSync(data, JSON.stringify(entries));
   try {
-    const r = spawnSync(process.execPath, [...process.execArgv, BENCH, "--data", data, "--schedule", "1", "--gen", "1", "--max-new-tokens", "4", "--vs-torch"], {
+    const args = ["--data", data, "--schedule", "1", "--gen", "3", "--gen-batch", "2", "--max-new-tokens", "4", "--vs-torch"];
+    const r = spawnSync(process.execPath, [...process.execArgv, BENCH, ...args], {
+      env: { ...process.env, COURSE_PYTHON: PYTHON },
       encoding: "utf8",
       timeout: 280_000,
     });
@@ -59,10 +65,24 @@ test("bench --schedule --vs-torch: both sides replay the same steps and evaluati
     assert.equal(line.torch.steps, 4);
     assert.equal(line.torch.evaluations, 1);
     assert.ok(line.torch.schedule_s > 0);
-    for (const key of ["train_tokens_per_s", "step_s", "schedule_s", "gen_tokens_per_s", "peak_rss_mib"]) {
+    for (const key of ["train_tokens_per_s", "step_s", "schedule_s", "gen_vs_book_loop", "peak_rss_mib"]) {
       assert.equal(typeof line.ratio[key], "number", `ratio.${key}`);
     }
-    assert.match(r.stderr, /torch: running .* on the same 4 batches, 1 evaluations and 1 prompts/);
+    assert.match(r.stderr, /torch: running .* on the same 4 batches, 1 evaluations and 3 prompts/);
+    assert.match(line.torch.torch, /^\d+\.\d+/);
+    // every side makes exactly 4 new tokens per prompt: the same count
+    assert.equal(line.gen_tokens, 12);
+    assert.equal(line.gen_batch_tokens, 12);
+    assert.equal(line.torch.gen_tokens, 12);
+    if (typeof line.torch.transformers !== "string") {
+      assert.notEqual(process.env.CI, "true", "CI installs transformers in .cache/hf-venv: the generate reference must run there");
+      t.diagnostic(`no transformers for ${PYTHON}: the generate reference was not run`);
+      return;
+    }
+    assert.equal(line.torch.hf_gen_tokens, 12);
+    assert.equal(line.torch.hf_gen_batch_tokens, 12);
+    assert.equal(line.torch.gen_batch, 2);
+    for (const key of ["gen_tokens_per_s", "gen_batch_tokens_per_s"]) assert.equal(typeof line.ratio[key], "number", `ratio.${key}`);
   } finally {
     fs.rmSync(data, { force: true });
   }

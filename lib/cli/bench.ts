@@ -1,13 +1,14 @@
 /**
  * `npm run bench -- --config bench-tiny|gpt2-small [--steps N] [--gen K] [--max-new-tokens M]
- *                   [--group-by-length] [--vs-torch] [--backend auto|wasm|cpu|tensorflow]`
+ *                   [--gen-batch B] [--group-by-length] [--vs-torch] [--backend auto|wasm|cpu|tensorflow]`
  *
  * A benchmark, not a test: from random init (the book's seed), the first N training steps of the
  * seeded train loader (batch 8, AdamW lr 5e-5, weight decay 0.1: the book's fine-tuning),
- * then greedy generation for the first K test prompts (up to M new tokens or <|endoftext|>), with
- * the key/value cache as `generate` and `finetune` use it (torch runs the book's loop, no cache).
+ * then greedy generation for the first K test prompts, exactly M new tokens each (no end-of-text stop,
+ * so every side makes the same count), with the key/value cache: one prompt at a time as `generate`
+ * runs it (gen_tokens_per_s), and in batches of B as `finetune` runs it (gen_batch_tokens_per_s).
  * Prints one JSON line: backend, step_s (median), train_tokens_per_s (padded tokens, as
- * PyTorch sees them), real_tokens_per_s (targets that are not -100), gen_tokens_per_s,
+ * PyTorch sees them), real_tokens_per_s (targets that are not -100), the generation figures,
  * peak_rss_mib. Progress goes to stderr.
  *
  * --schedule E times the book's whole schedule instead: every train batch of E epochs, with an
@@ -15,10 +16,12 @@
  * schedule (lib/train/schedule.ts's `trainSchedule`), replayed identically by both sides; adds
  * schedule_s (wall).
  *
- * --vs-torch also runs test/reference/torch_bench.py (with $COURSE_PYTHON, else `python3` on
- * the PATH; it needs torch: Debian's python3-torch) on the very same token batches and prompts,
- * and adds its figures and the ratios (ours / torch's) to the line; where Python or torch is
- * absent it says so in one line and still prints ours.
+ * --vs-torch also runs test/reference/torch_bench.py (with $COURSE_PYTHON, else .cache/hf-venv's
+ * Python — pip's newest torch and transformers, made by .ci/run — else `python3` on the PATH) on the
+ * very same token batches and prompts: the book's code on torch for training (and the book's
+ * generate loop, no cache), and transformers' `generate` (KV cache, one prompt and batches of B,
+ * left-padded) for generation. It adds their figures, versions and the ratios (ours / theirs) to
+ * the line; where Python or torch is absent it says so in one line and still prints ours.
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -43,17 +46,20 @@ import { calcLossLoader } from "../train/loss";
 import { AdamW } from "../train/adamw";
 import { ArrayBatch, readArrays, trainSchedule, trainStep } from "../train/train";
 import { calcLossBatchFused } from "../train/fused-loss";
-import { generateIds } from "../generate/generate";
+import { GENERATE_BATCH_SIZE } from "../generate/batch";
 import { trainingMemoryProblem } from "../engine/memory";
 import { parseBackend, parseIntOption, runCli, startEngine } from "./common";
+import { benchGeneration } from "./bench-generate";
 
 /** The benchmark's configs: issue 4's small one and GPT-2 small, both with the book's dropout for fine-tuning (none). */
 const BENCH_CONFIGS: Record<string, GPTConfig> = {
   "bench-tiny": { ...TINY, dropRate: BOOK_DROP_RATE },
   "gpt2-small": { ...GPT2_SMALL, dropRate: BOOK_DROP_RATE },
 };
-/** The Python that runs the PyTorch reference: $COURSE_PYTHON, else `python3` on the PATH. */
-const torchPython = () => process.env.COURSE_PYTHON || "python3";
+/** The project's venv with pip's newest torch and transformers (.ci/run makes it). */
+const HF_VENV_PYTHON = path.resolve(__dirname, "..", "..", ".cache", "hf-venv", "bin", "python");
+/** The Python that runs the PyTorch reference: $COURSE_PYTHON, else the project's venv, else `python3` on the PATH. */
+const torchPython = () => process.env.COURSE_PYTHON || (fs.existsSync(HF_VENV_PYTHON) ? HF_VENV_PYTHON : "python3");
 const TORCH_SCRIPT = path.resolve(__dirname, "..", "..", "test", "reference", "torch_bench.py");
 
 interface Options {
@@ -61,6 +67,7 @@ interface Options {
   steps: number;
   gen: number;
   maxNewTokens: number;
+  genBatch: number;
   groupByLength?: boolean;
   schedule?: number;
   vsTorch?: boolean;
@@ -122,13 +129,14 @@ async function main(): Promise<void> {
     .option("--steps <n>", "training steps to time (the first n batches of epoch 0)", parseIntOption("steps", 1), 5)
     .option("--gen <k>", "test prompts to generate for (0 = skip)", parseIntOption("gen", 0), 1)
     .option("--max-new-tokens <m>", "new tokens per prompt at most", parseIntOption("max-new-tokens", 1), BOOK_MAX_NEW_TOKENS)
+    .option("--gen-batch <b>", "prompts per batch for batched generation", parseIntOption("gen-batch", 1), GENERATE_BATCH_SIZE)
     .option("--group-by-length", "length-grouped training batches (less padding)")
     .option(
       "--schedule <epochs>",
       `time the book's whole schedule for this many epochs (eval every ${BOOK_EVAL_FREQ} steps on ${BOOK_EVAL_ITER}+${BOOK_EVAL_ITER} batches) instead of --steps`,
       parseIntOption("schedule", 1),
     )
-    .option("--vs-torch", "also run the PyTorch reference ($COURSE_PYTHON or python3, with torch) on the same batches and print the ratios")
+    .option("--vs-torch", "also run the PyTorch and transformers reference ($COURSE_PYTHON, .cache/hf-venv or python3) on the same batches and prompts and print the ratios")
     .option("--backend <name>", "engine: auto | tensorflow | wasm | cpu (default: COURSE_BACKEND or auto)", parseBackend)
     .option("--batch-size <n>", "sequences per batch", parseIntOption("batch-size", 1), BOOK_BATCH_SIZE)
     .option("--seed <n>", "model init and shuffle seed", parseIntOption("seed", 0), BOOK_SEED)
@@ -192,18 +200,12 @@ async function main(): Promise<void> {
   const scheduleSeconds = (performance.now() - s0) / 1000;
   const trainSeconds = stepTimes.reduce((a, b) => a + b, 0);
 
-  let genTokens = 0;
-  const g0 = performance.now();
-  for (const ids of prompts) {
-    // our generation as the CLI and notebooks run it: greedy with the key/value cache (torch runs the book's loop)
-    const out = generateIds(model, [ids], { maxNewTokens: opts.maxNewTokens, eosId: END_OF_TEXT, contextSize: cfg.contextLength, kvCache: true });
-    genTokens += out[0].length - ids.length;
-  }
-  const genSeconds = (performance.now() - g0) / 1000;
-  if (prompts.length > 0) say(`generated ${genTokens} tokens in ${genSeconds.toFixed(2)} s`);
+  const gen = benchGeneration(model, prompts, { maxNewTokens: opts.maxNewTokens, batchSize: opts.genBatch }, say);
 
   const ours: Record<string, unknown> = {
     impl: "tfjs",
+    tfjs: tf.version_core,
+    node: process.version,
     backend: engine.name,
     engine: engine.reason,
     config: opts.config,
@@ -214,8 +216,7 @@ async function main(): Promise<void> {
     train_tokens_per_s: stepTimes.length ? round(padded / trainSeconds) : null,
     real_tokens_per_s: stepTimes.length ? round(real / trainSeconds) : null,
     ...(opts.schedule && !trainSkipped ? { schedule_epochs: opts.schedule, schedule_s: round(scheduleSeconds), eval_s: round(evalSeconds) } : {}),
-    gen_tokens: genTokens,
-    gen_tokens_per_s: prompts.length > 0 ? round(genTokens / genSeconds) : null,
+    ...gen,
     peak_rss_mib: Math.round(peakRssMiB()),
   };
   model.dispose();
@@ -228,7 +229,10 @@ async function main(): Promise<void> {
         train_tokens_per_s: ratio(ours.train_tokens_per_s, torch.train_tokens_per_s),
         step_s: ratio(ours.step_s, torch.step_s),
         ...(opts.schedule ? { schedule_s: ratio(ours.schedule_s, torch.schedule_s) } : {}),
-        gen_tokens_per_s: ratio(ours.gen_tokens_per_s, torch.gen_tokens_per_s),
+        // generation against transformers' generate (KV cache), one prompt and batched; and against the book's loop
+        gen_tokens_per_s: ratio(ours.gen_tokens_per_s, torch.hf_gen_tokens_per_s),
+        gen_batch_tokens_per_s: ratio(ours.gen_batch_tokens_per_s, torch.hf_gen_batch_tokens_per_s),
+        gen_vs_book_loop: ratio(ours.gen_tokens_per_s, torch.gen_tokens_per_s),
         peak_rss_mib: ratio(ours.peak_rss_mib, torch.peak_rss_mib),
       };
     }
@@ -249,7 +253,11 @@ function runTorch(
   if (probe.error) return { skipped: `${python} not found (set COURSE_PYTHON to a Python with torch)` };
   if (probe.status !== 0) return { skipped: `torch is not installed for ${python} (set COURSE_PYTHON to a Python with torch)` };
   const file = path.join(os.tmpdir(), `course-bench-${process.pid}.json`);
-  const job = { config: cfg, seed: opts.seed, lr: BOOK_LR, weight_decay: BOOK_WEIGHT_DECAY, events, prompts, max_new_tokens: opts.maxNewTokens, eos_id: END_OF_TEXT };
+  // eos_id null: the book's loop makes max_new_tokens too; pad_id pads transformers' batches
+  const job = {
+    ...{ config: cfg, seed: opts.seed, lr: BOOK_LR, weight_decay: BOOK_WEIGHT_DECAY, events, prompts },
+    ...{ max_new_tokens: opts.maxNewTokens, eos_id: null, pad_id: END_OF_TEXT, gen_batch: opts.genBatch },
+  };
   writeFileAtomic(file, (fd) => writeAll(fd, JSON.stringify(job)));
   const steps = events.filter((e) => e.train).length;
   say(`torch: running ${path.relative(process.cwd(), TORCH_SCRIPT)} on the same ${steps} batches, ${events.length - steps} evaluations and ${prompts.length} prompts`);

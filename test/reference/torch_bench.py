@@ -1,7 +1,7 @@
 """PyTorch reference benchmark for `npm run bench -- --vs-torch` (lib/cli/bench.ts).
 
-Run by the TypeScript side with $COURSE_PYTHON, else python3 on the PATH (Debian's has torch 1.13
-with python3-torch):
+Run by the TypeScript side with $COURSE_PYTHON, else the project's .cache/hf-venv (pip's newest torch and
+transformers, made by .ci/run), else python3 on the PATH:
 
     python3 test/reference/torch_bench.py JOB.json [--threads N]
 
@@ -10,10 +10,16 @@ events the TypeScript run replayed — training batches (inputs and targets, -10
 and, with --schedule, evaluations (mean loss of some batches, eval mode, no gradients) — and the
 prompts' token ids. This script trains reference_model.py's GPT (chapter 4's architecture) on
 those batches with the masked cross-entropy and `torch.optim.AdamW`, then generates greedily
-(no KV cache, stops at <|endoftext|>, as the book's `generate`), and prints one JSON line
-with the same fields as bench.ts: step_s (median), train_tokens_per_s (padded),
-real_tokens_per_s, gen_tokens_per_s, peak_rss_mib, and schedule_s (wall time of all events)
-when there are evaluations. Progress goes to stderr.
+(the book's `generate`: no KV cache), and prints one JSON line with the same fields as bench.ts:
+step_s (median), train_tokens_per_s (padded), real_tokens_per_s, gen_tokens_per_s, peak_rss_mib,
+and schedule_s (wall time of all events) when there are evaluations. Progress goes to stderr.
+
+Where transformers is installed it also times Hugging Face's `generate` on the same prompts:
+GPT2LMHeadModel built from the same config (random weights of the same shapes), greedy, KV cache,
+one prompt at a time (hf_gen_tokens_per_s) and in batches of job["gen_batch"] left-padded prompts
+with an attention mask, as transformers requires (hf_gen_batch_tokens_per_s). Every prompt gets
+exactly max_new_tokens new tokens on both sides (bench.ts gives no end-of-text id; here
+min_new_tokens = max_new_tokens), so the counts are the same.
 """
 import argparse
 import json
@@ -77,11 +83,15 @@ def main():
         out = greedy_tokens(model, torch.tensor([ids]), job["max_new_tokens"], cfg["contextLength"], job["eos_id"])
         gen_tokens += out.shape[1] - len(ids)
     gen_seconds = time.perf_counter() - g0
+    train_peak_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    del model, optimizer
+    hf = hf_generate(cfg, job) if job["prompts"] else {}
 
     r = lambda x: float(f"{x:.4g}")
     print(json.dumps({
         "impl": "torch",
         "torch": torch.__version__,
+        "python": sys.version.split()[0],
         "threads": torch.get_num_threads(),
         "steps": len(times),
         "step_s": r(statistics.median(times)),
@@ -90,8 +100,55 @@ def main():
         **({"schedule_s": r(schedule_seconds), "evaluations": evals} if evals else {}),
         "gen_tokens": gen_tokens,
         "gen_tokens_per_s": r(gen_tokens / gen_seconds) if job["prompts"] else None,
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mib": train_peak_mib,
+        **hf,
     }))
+
+
+def hf_generate(cfg, job):
+    """Hugging Face transformers' generate on the job's prompts (see the module comment); {} without transformers."""
+    try:
+        import transformers
+        from transformers import GPT2Config, GPT2LMHeadModel
+    except ImportError:
+        print("torch_bench: no transformers for this Python: no generate reference", file=sys.stderr)
+        return {"transformers": None}
+    config = GPT2Config(vocab_size=cfg["vocabSize"], n_positions=cfg["contextLength"], n_embd=cfg["embDim"],
+                        n_layer=cfg["nLayers"], n_head=cfg["nHeads"], resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    torch.manual_seed(job["seed"])
+    model = GPT2LMHeadModel(config).eval()
+    pad, m = job["pad_id"], job["max_new_tokens"]
+
+    def run(batch):
+        width = max(len(p) for p in batch)
+        # left padding: every row's newest token in the last column, the mask hides the padding
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in batch])
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch])
+        with torch.inference_mode():
+            out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=m,
+                                 min_new_tokens=m, pad_token_id=pad, use_cache=True)
+        return (out.shape[1] - width) * len(batch)
+
+    prompts, b = job["prompts"], job["gen_batch"]
+    run(prompts[:1])  # warm-up: the first call builds the generation config and caches
+    t0 = time.perf_counter()
+    single = sum(run([p]) for p in prompts)
+    t1 = time.perf_counter()
+    # sorted by length, as bench.ts batches them
+    ordered = sorted(prompts, key=len)
+    batched = sum(run(ordered[i:i + b]) for i in range(0, len(ordered), b))
+    t2 = time.perf_counter()
+    r = lambda x: float(f"{x:.4g}")
+    return {
+        "transformers": transformers.__version__,
+        "hf_gen_tokens": single,
+        "hf_gen_tokens_per_s": r(single / (t1 - t0)),
+        "hf_gen_s": r(t1 - t0),
+        "gen_batch": b,
+        "hf_gen_batch_tokens": batched,
+        "hf_gen_batch_tokens_per_s": r(batched / (t2 - t1)),
+        "hf_gen_batch_s": r(t2 - t1),
+    }
 
 
 if __name__ == "__main__":
