@@ -10,7 +10,7 @@ import { GPTModel } from "../lib/model/gpt";
 import { calcLossBatch, maskedCrossEntropy } from "../lib/train/loss";
 import { IGNORE_INDEX } from "../lib/data/collate";
 import { XENT_GRAD_KERNEL } from "../lib/engine/kernel-names";
-import { calcLossBatchFused, headCrossEntropy, softmaxCrossEntropy } from "../lib/train/fused-loss";
+import { calcLossBatchFused, HEAD_GRAD, headCrossEntropy, headCrossEntropyEager, softmaxCrossEntropy } from "../lib/train/fused-loss";
 import { registerXentGradKernel, unregisterXentGradKernel } from "../lib/engine/wasm-xent-grad";
 
 const CFG: GPTConfig = { vocabSize: 97, contextLength: 16, embDim: 12, nHeads: 3, nLayers: 2, dropRate: 0, qkvBias: true };
@@ -58,25 +58,32 @@ for (const kernel of [true, false]) {
   });
 }
 
-test("headCrossEntropy in blocks of rows = the plain loss of hidden @ weight, value and both gradients", () => {
-  const hidden = tf.randomNormal([10, 12], 0, 1, "float32", 21) as tf.Tensor2D;
-  const weight = tf.randomNormal([12, 97], 0, 1, "float32", 22) as tf.Tensor2D;
-  const labels = Int32Array.from([1, 5, 96, 0, 33, 33, 7, 80, 2, 64]);
-  const plainLoss = (h: tf.Tensor, w: tf.Tensor) => maskedCrossEntropy(tf.matMul(h, w), tf.tensor1d(labels, "int32"));
-  const plain = tf.valueAndGrads(plainLoss)([hidden, weight]);
-  for (const rows of [3, 4, 10, 128]) {
+for (const [name, head] of [["headCrossEntropy", headCrossEntropy], ["headCrossEntropyEager", headCrossEntropyEager]] as const) {
+  test(`${name} in blocks of rows = the plain loss of hidden @ weight, value and both gradients (of 3 * loss)`, () => {
+    const hidden = tf.randomNormal([10, 12], 0, 1, "float32", 21) as tf.Tensor2D;
+    const weight = tf.randomNormal([12, 97], 0, 1, "float32", 22) as tf.Tensor2D;
+    const labels = Int32Array.from([1, 5, 96, 0, 33, 33, 7, 80, 2, 64]);
+    // 3 * loss: the gradient must scale with the dy that reaches the loss, not assume 1
+    const plainLoss = (h: tf.Tensor, w: tf.Tensor) => tf.mul(maskedCrossEntropy(tf.matMul(h, w), tf.tensor1d(labels, "int32")), 3);
+    const plain = tf.valueAndGrads(plainLoss)([hidden, weight]);
+    for (const rows of [3, 4, 10, 128]) {
+      const before = tf.memory().numTensors;
+      const got = tf.valueAndGrads((h: tf.Tensor, w: tf.Tensor) => tf.mul(head(h as tf.Tensor2D, w as tf.Tensor2D, labels, rows), 3))([hidden, weight]);
+      assert.ok(Math.abs(got.value.dataSync()[0] - plain.value.dataSync()[0]) < 3e-5, `blocks of ${rows}: loss`);
+      got.grads.forEach((g, i) => {
+        const d = maxAbsDiff(g.dataSync(), plain.grads[i].dataSync());
+        assert.ok(d < 3e-5, `blocks of ${rows}: ${i === 0 ? "dHidden" : "dWeight"} differs by ${d}`);
+      });
+      tf.dispose([got.value, ...got.grads]);
+      assert.equal(tf.memory().numTensors, before, `blocks of ${rows}: leaked tensors`);
+    }
+    // without a gradient the forward pass leaks nothing either
     const before = tf.memory().numTensors;
-    const got = tf.valueAndGrads((h: tf.Tensor, w: tf.Tensor) => headCrossEntropy(h as tf.Tensor2D, w as tf.Tensor2D, labels, rows))([hidden, weight]);
-    assert.ok(Math.abs(got.value.dataSync()[0] - plain.value.dataSync()[0]) < 1e-5, `blocks of ${rows}: loss`);
-    got.grads.forEach((g, i) => {
-      const d = maxAbsDiff(g.dataSync(), plain.grads[i].dataSync());
-      assert.ok(d < 1e-5, `blocks of ${rows}: ${i === 0 ? "dHidden" : "dWeight"} differs by ${d}`);
-    });
-    tf.dispose([got.value, ...got.grads]);
-    assert.equal(tf.memory().numTensors, before, `blocks of ${rows}: leaked tensors`);
-  }
-  tf.dispose([hidden, weight, plain.value, ...plain.grads]);
-});
+    head(hidden, weight, labels, 4).dispose();
+    assert.equal(tf.memory().numTensors, before, "forward only: leaked tensors");
+    tf.dispose([hidden, weight, plain.value, ...plain.grads]);
+  });
+}
 
 test("calcLossBatchFused = calcLossBatch on a GPT with padding targets: loss and every parameter gradient", () => {
   const model = new GPTModel(CFG, { seed: 3 });
@@ -90,13 +97,17 @@ test("calcLossBatchFused = calcLossBatch on a GPT with padding targets: loss and
     tf.dispose(grads);
     return out;
   };
-  const before = tf.memory().numTensors;
-  const fused = run(calcLossBatchFused);
-  assert.equal(tf.memory().numTensors, before, "the fused loss leaks tensors");
   const plain = run(calcLossBatch);
-  assert.ok(Math.abs(fused.loss - plain.loss) < 1e-5, `${fused.loss} vs ${plain.loss}`);
   const names = [...model.params.keys()];
-  fused.grads.forEach((g, i) => assert.ok(maxAbsDiff(g, plain.grads[i]) < 1e-5, `${names[i]}: gradient differs by ${maxAbsDiff(g, plain.grads[i])}`));
+  for (const eager of [true, false]) {
+    HEAD_GRAD.eager = eager; // the head's gradient in the forward pass, or recomputed in the backward pass
+    const before = tf.memory().numTensors;
+    const fused = run(calcLossBatchFused);
+    assert.equal(tf.memory().numTensors, before, `the fused loss leaks tensors (eager ${eager})`);
+    assert.ok(Math.abs(fused.loss - plain.loss) < 1e-5, `${fused.loss} vs ${plain.loss}`);
+    fused.grads.forEach((g, i) => assert.ok(maxAbsDiff(g, plain.grads[i]) < 1e-5, `eager ${eager}, ${names[i]}: gradient differs by ${maxAbsDiff(g, plain.grads[i])}`));
+  }
+  HEAD_GRAD.eager = true;
   tf.dispose([inputs, targets]);
   model.dispose();
 });
