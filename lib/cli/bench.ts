@@ -37,7 +37,7 @@ import { DataLoader } from "../data/loader";
 import { batchTensors, IGNORE_INDEX } from "../data/collate";
 import { formatInput } from "../data/prompt";
 import { encodeText, END_OF_TEXT } from "../data/tokenizer";
-import { GPTConfig, GPT2_SMALL, TINY } from "../model/config";
+import { GPTConfig, GPT2_MEDIUM, GPT2_SMALL, TINY } from "../model/config";
 import { GPTModel } from "../model/gpt";
 import { calcLossLoader } from "../train/loss";
 import { AdamW } from "../train/adamw";
@@ -47,10 +47,11 @@ import { generateIds } from "../generate/generate";
 import { trainingMemoryProblem } from "../engine/memory";
 import { parseBackend, parseIntOption, runCli, startEngine } from "./common";
 
-/** The benchmark's configs: issue 4's small one and GPT-2 small, both with the book's dropout for fine-tuning (none). */
+/** The benchmark's configs: issue 4's small one, GPT-2 small and the book's GPT-2 medium, all with the book's dropout for fine-tuning (none). */
 const BENCH_CONFIGS: Record<string, GPTConfig> = {
   "bench-tiny": { ...TINY, dropRate: BOOK_DROP_RATE },
   "gpt2-small": { ...GPT2_SMALL, dropRate: BOOK_DROP_RATE },
+  "gpt2-medium": { ...GPT2_MEDIUM, dropRate: BOOK_DROP_RATE },
 };
 /** The Python that runs the PyTorch reference: $COURSE_PYTHON, else `python3` on the PATH. */
 const torchPython = () => process.env.COURSE_PYTHON || "python3";
