@@ -66,9 +66,9 @@ function findPython(): string {
 
 /** make and a C++ compiler, which node-gyp drives. */
 function checkCompiler(): void {
-  const missing = [["make", "make"], [process.env.CXX ?? "g++", "a C++ compiler"]].filter(([cmd]) => !works(cmd, ["--version"]));
+  const missing = ["make", process.env.CXX ?? "g++"].filter((cmd) => !works(cmd, ["--version"]));
   if (missing.length > 0) {
-    throw new SetupError(`no ${missing.map(([cmd, what]) => (cmd === what ? cmd : `${what} (${cmd})`)).join(" and no ")} on the PATH: install them (Debian/Ubuntu: apt-get install make g++)`);
+    throw new SetupError(`${missing.join(" and ")} not found on the PATH: the binding is compiled with make and a C++ compiler (Debian/Ubuntu: apt-get install make g++)`);
   }
 }
 
