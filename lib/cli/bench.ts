@@ -106,7 +106,7 @@ function scheduleEvents(trainLoader: DataLoader, valLoader: DataLoader, epochs: 
 }
 
 /** Mean loss over batches without gradients: the trainer's evaluation (calcLossLoader with the fused loss). */
-function evalLoss(model: GPTModel, batches: ArrayBatch[]): number {
+async function evalLoss(model: GPTModel, batches: ArrayBatch[]): Promise<number> {
   // a generator: calcLossLoader disposes each batch's tensors after use
   function* tensors() {
     for (const b of batches) yield batchTensors(b);
@@ -171,7 +171,7 @@ async function main(): Promise<void> {
   for (const event of trainSkipped ? [] : events) {
     if (event.eval) {
       const e0 = performance.now();
-      const mean = evalLoss(model, event.eval);
+      const mean = await evalLoss(model, event.eval);
       evalSeconds += (performance.now() - e0) / 1000;
       say(`eval after step ${i}: loss ${mean.toFixed(3)}`);
       continue;
@@ -179,8 +179,12 @@ async function main(): Promise<void> {
     const batch = event.train as ArrayBatch;
     const t0 = performance.now();
     const { inputs, targets } = batchTensors(batch); // (B, T) each
-    const loss = trainStep(model, optimizer, inputs, targets, i + 1);
-    tf.dispose([inputs, targets]);
+    let loss: number;
+    try {
+      loss = await trainStep(model, optimizer, inputs, targets, i + 1);
+    } finally {
+      tf.dispose([inputs, targets]);
+    }
     const dt = (performance.now() - t0) / 1000;
     stepTimes.push(dt);
     const shape = [batch.inputs.length, batch.inputs[0].length];
@@ -196,7 +200,7 @@ async function main(): Promise<void> {
   const g0 = performance.now();
   for (const ids of prompts) {
     // our generation as the CLI and notebooks run it: greedy with the key/value cache (torch runs the book's loop)
-    const out = generateIds(model, [ids], { maxNewTokens: opts.maxNewTokens, eosId: END_OF_TEXT, contextSize: cfg.contextLength, kvCache: true });
+    const out = await generateIds(model, [ids], { maxNewTokens: opts.maxNewTokens, eosId: END_OF_TEXT, contextSize: cfg.contextLength, kvCache: true });
     genTokens += out[0].length - ids.length;
   }
   const genSeconds = (performance.now() - g0) / 1000;

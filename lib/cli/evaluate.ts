@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     batchSize: opts.batchSize,
     collateOptions: { allowedMaxLength: model.cfg.contextLength },
   });
-  const loss = calcLossLoader(loader.batches(0), model);
+  const loss = await calcLossLoader(loader.batches(0), model);
   console.log(`loss: ${loss}`);
   model.dispose();
 }

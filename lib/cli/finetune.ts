@@ -209,7 +209,7 @@ async function main(): Promise<void> {
   const responses: Array<InstructionEntry & { model_response: string }> = [];
   const genBar = bars && test.length > 0 ? progressDisplay(test.length, "responses") : undefined;
   for (const entry of test) {
-    responses.push({ ...entry, model_response: generateResponse(model, entry, { maxNewTokens: opts.responseTokens }) });
+    responses.push({ ...entry, model_response: await generateResponse(model, entry, { maxNewTokens: opts.responseTokens }) });
     genBar?.tick();
     await new Promise((r) => setImmediate(r));
   }

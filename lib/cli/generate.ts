@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   await startEngine(opts.backend, true);
   const model = await loadGPT2Directory(opts.weights);
   const prompt = opts.prompt ?? formatInput({ instruction: opts.instruction as string, input: opts.input ?? "" });
-  const response = responseForPrompt(model, prompt, {
+  const response = await responseForPrompt(model, prompt, {
     maxNewTokens: opts.maxNewTokens,
     temperature: opts.temperature,
     topK: opts.topK,

@@ -21,6 +21,12 @@
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../core/errors";
 
+/**
+ * Integers up to 2^24 are exact in float32, and no further. The WebGPU backend reads index tensors
+ * as float32, so a gather index past this picks a neighbour, silently: the library keeps below it.
+ */
+export const EXACT_FLOAT_INDEX = 2 ** 24;
+
 /** The WebGPU APIs Dawn can run on, by the name of its `backend=` flag. */
 const API_NAMES = { vulkan: "Vulkan", metal: "Metal", d3d12: "D3D12", d3d11: "D3D11", opengles: "OpenGL ES" } as const;
 type WebGPUApi = keyof typeof API_NAMES;
