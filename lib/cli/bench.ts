@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- --config bench-tiny|gpt2-small [--steps N] [--gen K] [--max-new-tokens M]
- *                   [--group-by-length] [--vs-torch] [--backend auto|wasm|cpu|tensorflow]`
+ *                   [--group-by-length] [--vs-torch] [--backend auto|tensorflow|webgpu|wasm|cpu]`
  *
  * A benchmark, not a test: from random init (the book's seed), the first N training steps of the
  * seeded train loader (batch 8, AdamW lr 5e-5, weight decay 0.1: the book's fine-tuning),
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
       parseIntOption("schedule", 1),
     )
     .option("--vs-torch", "also run the PyTorch reference ($COURSE_PYTHON or python3, with torch) on the same batches and print the ratios")
-    .option("--backend <name>", "engine: auto | tensorflow | wasm | cpu (default: COURSE_BACKEND or auto)", parseBackend)
+    .option("--backend <name>", "engine: auto | tensorflow | webgpu | wasm | cpu (default: COURSE_BACKEND or auto)", parseBackend)
     .option("--batch-size <n>", "sequences per batch", parseIntOption("batch-size", 1), BOOK_BATCH_SIZE)
     .option("--seed <n>", "model init and shuffle seed", parseIntOption("seed", 0), BOOK_SEED)
     .option("--data <file>", "instruction data file", DEFAULT_DATA_FILE)
