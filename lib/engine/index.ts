@@ -5,9 +5,10 @@
  * It picks the fastest backend present, in this order:
  *
  *   1. @tensorflow/tfjs-node-gpu  — libtensorflow with CUDA (backend name "tensorflow")
- *   2. @tensorflow/tfjs-node      — libtensorflow on the CPU (backend name "tensorflow")
- *   3. @tensorflow/tfjs-backend-wasm — XNNPACK compiled to WebAssembly, SIMD ("wasm")
- *   4. the pure-JavaScript backend that ships with tfjs ("cpu")
+ *   2. @tensorflow/tfjs-backend-webgpu on a hardware GPU, through Dawn ("webgpu"; lib/engine/webgpu.ts)
+ *   3. @tensorflow/tfjs-node      — libtensorflow on the CPU (backend name "tensorflow")
+ *   4. @tensorflow/tfjs-backend-wasm — XNNPACK compiled to WebAssembly, SIMD ("wasm")
+ *   5. the pure-JavaScript backend that ships with tfjs ("cpu")
  *
  * and prints one line saying what it chose and why each better one was skipped, e.g.
  * `engine: wasm (tfjs-node-gpu not installed; tfjs-node not installed)` or
@@ -19,7 +20,7 @@
  * builds tfjs-node against the libtensorflow in TensorFlow's Python wheel.
  *
  * Override with `initEngine({ backend })` (a CLI's `--backend` flag) or the environment
- * variable `COURSE_BACKEND=auto|tensorflow|wasm|cpu`; the option wins over the variable.
+ * variable `COURSE_BACKEND=auto|tensorflow|webgpu|wasm|cpu`; the option wins over the variable.
  *
  * On wasm, the engine also registers the kernels that wasm lacks for training and installs
  * speed patches such as a faster transposed matmul (lib/engine/wasm-patches.ts), so the model
@@ -36,10 +37,11 @@ import { ConfigError } from "../core/errors";
 import { describeLibtensorflow, loadNative, nativeState } from "./native";
 import { installWasmPatches } from "./wasm-patches";
 import { foundWasm } from "./wasm-guard";
+import { EngineSkipped, loadWebGPU } from "./webgpu";
 import { defaultWasmThreads, registerThreadedWasm, restoreSingleThreadedWasm, wasmThreadsInUse } from "./wasm-threads";
 
-export type EngineChoice = "auto" | "tensorflow" | "wasm" | "cpu";
-export const ENGINE_CHOICES: readonly EngineChoice[] = ["auto", "tensorflow", "wasm", "cpu"];
+export type EngineChoice = "auto" | "tensorflow" | "webgpu" | "wasm" | "cpu";
+export const ENGINE_CHOICES: readonly EngineChoice[] = ["auto", "tensorflow", "webgpu", "wasm", "cpu"];
 
 export interface EngineOptions {
   /** Which backend to use; default: `COURSE_BACKEND`, else "auto". */
@@ -62,17 +64,18 @@ export interface EngineOptions {
 }
 
 export interface EngineInfo {
-  /** The tfjs backend name now active: "tensorflow", "wasm" or "cpu". */
+  /** The tfjs backend name now active: "tensorflow", "webgpu", "wasm" or "cpu". */
   name: string;
   /** Why: the package used and why each better engine was skipped. */
   reason: string;
 }
 
-/** A candidate engine: how to load it (returning notes for the engine line), and the backend name it registers. */
+/** A candidate engine: how to load it (and any notes for the engine line), and the backend name it registers. */
 interface Candidate {
   label: string;
   backend: string;
-  load: () => string[];
+  /** may return (a promise of) notes for the engine line */
+  load: () => unknown;
 }
 
 // `require` through a variable so TypeScript does not try to resolve optional packages.
@@ -106,17 +109,21 @@ const WASM: Candidate = {
   },
 };
 const CPU: Candidate = { label: "cpu", backend: "cpu", load: () => [] };
+// auto takes a hardware GPU only; asked for by name, a software adapter too
+const WEBGPU_HARDWARE: Candidate = { label: "webgpu", backend: "webgpu", load: () => loadWebGPU(false) };
+const WEBGPU: Candidate = { label: "webgpu", backend: "webgpu", load: () => loadWebGPU(true) };
 
 const CANDIDATES: Record<EngineChoice, Candidate[]> = {
-  auto: [NATIVE_GPU, NATIVE_CPU, WASM, CPU],
+  auto: [NATIVE_GPU, WEBGPU_HARDWARE, NATIVE_CPU, WASM, CPU],
   tensorflow: [NATIVE_GPU, NATIVE_CPU],
+  webgpu: [WEBGPU],
   wasm: [WASM],
   cpu: [CPU],
 };
 
 /** Why a package could not be loaded, in a few words: "not installed" or the error's first line. */
 function loadFailure(label: string, err: unknown): string {
-  if (err instanceof NotInstalled) return err.message;
+  if (err instanceof NotInstalled || err instanceof EngineSkipped) return err.message;
   const e = err as { code?: string; message?: string };
   const message = String(e?.message ?? err);
   if (e?.code === "MODULE_NOT_FOUND" && message.includes(`@tensorflow/${label}`)) {
@@ -191,7 +198,8 @@ async function start(
   for (const candidate of CANDIDATES[choice]) {
     const notes: string[] = [];
     try {
-      notes.push(...candidate.load());
+      const loaded = await candidate.load();
+      if (Array.isArray(loaded)) notes.push(...(loaded as string[]));
     } catch (err) {
       skipped.push(loadFailure(candidate.label, err));
       continue;
