@@ -11,15 +11,15 @@ const run = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
   spawnSync(process.execPath, [...process.execArgv, BENCH, ...args], { encoding: "utf8", timeout: 60_000, env });
 /**
  * The Python the reference runs with here: the newest torch and transformers where the project has them
- * ($COURSE_HF_PYTHON, which .ci/run exports, or .cache/hf-venv), else $COURSE_PYTHON or python3 on the PATH.
+ * ($COURSE_HF_PYTHON, which .ci/run exports, or .cache/venv), else $COURSE_PYTHON or python3 on the PATH.
  */
-const HF_VENV = path.join(__dirname, "..", ".cache", "hf-venv", "bin", "python");
+const HF_VENV = path.join(__dirname, "..", ".cache", "venv", "bin", "python");
 const PYTHON = process.env.COURSE_HF_PYTHON || (fs.existsSync(HF_VENV) ? HF_VENV : process.env.COURSE_PYTHON || "python3");
 
 test("bench: an unknown config is a one-line error and exit 1", () => {
   const r = run(["--config", "gpt2-huge", "--steps", "1", "--gen", "0", "--backend", "cpu"]);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /^error: --config: unknown "gpt2-huge"; choose one of bench-tiny, gpt2-small$/m);
+  assert.match(r.stderr, /^error: --config: unknown "gpt2-huge"; choose one of bench-tiny, gpt2-small, gpt2-medium$/m);
   assert.doesNotMatch(r.stderr, /\n\s+at /); // no stack trace
 });
 
@@ -75,7 +75,7 @@ test("bench --schedule --vs-torch: both sides replay the same steps, evaluations
     assert.equal(line.gen_batch_tokens, 12);
     assert.equal(line.torch.gen_tokens, 12);
     if (typeof line.torch.transformers !== "string") {
-      assert.notEqual(process.env.CI, "true", "CI installs transformers in .cache/hf-venv: the generate reference must run there");
+      assert.notEqual(process.env.CI, "true", "CI installs transformers in .cache/venv: the generate reference must run there");
       t.diagnostic(`no transformers for ${PYTHON}: the generate reference was not run`);
       return;
     }

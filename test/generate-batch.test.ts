@@ -23,8 +23,11 @@ const CFG: GPTConfig = { vocabSize: 61, contextLength: 40, embDim: 32, nHeads: 4
 const PROMPTS = [5, 1, 13, 8, 2, 11, 3, 9, 7, 12, 4].map((n, k) => Array.from({ length: n }, (_, i) => (i * 17 + k * 7 + 3) % CFG.vocabSize));
 
 /** One prompt after another, each with its own cache: the plain twin. */
-const oneByOne = (model: GPTModel, prompts: number[][], opts: Parameters<typeof generateIds>[2]) =>
-  prompts.map((p) => generateIds(model, [p], { ...opts, kvCache: true })[0]);
+async function oneByOne(model: GPTModel, prompts: number[][], opts: Parameters<typeof generateIds>[2]): Promise<number[][]> {
+  const out: number[][] = [];
+  for (const p of prompts) out.push((await generateIds(model, [p], { ...opts, kvCache: true }))[0]);
+  return out;
+}
 
 test("a left-padded batch gives each row the logits it gets alone (positions and padding mask)", () => {
   const model = new GPTModel(CFG, { seed: 3 });
@@ -64,20 +67,20 @@ test("a left-padded batch gives each row the logits it gets alone (positions and
   model.dispose();
 });
 
-test("batched greedy generation = one prompt at a time, each row stopping at its own end-of-text", () => {
+test("batched greedy generation = one prompt at a time, each row stopping at its own end-of-text", async () => {
   const model = new GPTModel(CFG, { seed: 11 });
   // an end-of-text id that the rows reach at different steps: the commonest new token of the plain run
-  const free = oneByOne(model, PROMPTS, { maxNewTokens: 12 });
+  const free = await oneByOne(model, PROMPTS, { maxNewTokens: 12 });
   const counts = new Map<number, number>();
   free.forEach((row, i) => row.slice(PROMPTS[i].length).forEach((id) => counts.set(id, (counts.get(id) ?? 0) + 1)));
   const eosId = [...counts.entries()].sort((a, b) => b[1] - a[1])[0][0];
-  const want = oneByOne(model, PROMPTS, { maxNewTokens: 12, eosId });
+  const want = await oneByOne(model, PROMPTS, { maxNewTokens: 12, eosId });
   const lengths = new Set(want.map((row, i) => row.length - PROMPTS[i].length));
   assert.ok(lengths.size >= 3, `rows should stop at different steps, got new-token counts ${[...lengths]}`);
   for (const batchSize of [1, 3, 4, 8, 32]) {
     const before = tf.memory().numTensors;
     let done = 0;
-    const got = generateIdsBatched(model, PROMPTS, { maxNewTokens: 12, eosId, batchSize, onProgress: (n) => (done += n) });
+    const got = await generateIdsBatched(model, PROMPTS, { maxNewTokens: 12, eosId, batchSize, onProgress: (n) => (done += n) });
     assert.deepEqual(got, want, `batch size ${batchSize}`);
     assert.equal(done, PROMPTS.length, "progress counts every prompt once");
     assert.equal(tf.memory().numTensors, before, `batch size ${batchSize} leaked tensors`);
@@ -86,28 +89,29 @@ test("batched greedy generation = one prompt at a time, each row stopping at its
   let passes = 0;
   const hidden = model.hidden.bind(model);
   model.hidden = (ids, opts) => (passes++, hidden(ids, opts));
-  generateIdsBatched(model, PROMPTS, { maxNewTokens: 12, eosId, batchSize: 32 });
+  await generateIdsBatched(model, PROMPTS, { maxNewTokens: 12, eosId, batchSize: 32 });
   assert.ok(passes <= 12, `one batch of 11 prompts: at most 12 forward passes, got ${passes}`);
   model.dispose();
 });
 
-test("prompts that would outgrow the context, sampling and the plain loop run one at a time, with the same results", () => {
+test("prompts that would outgrow the context, sampling and the plain loop run one at a time, with the same results", async () => {
   const model = new GPTModel(CFG, { seed: 5 });
   const long = Array.from({ length: 36 }, (_, i) => (i * 5 + 1) % CFG.vocabSize); // 36 + 12 > 40: cropped alone
   const prompts = [PROMPTS[2], long, PROMPTS[1]];
-  assert.deepEqual(generateIdsBatched(model, prompts, { maxNewTokens: 12 }), oneByOne(model, prompts, { maxNewTokens: 12 }));
-  assert.deepEqual(generateIdsBatched(model, prompts, { maxNewTokens: 12, contextSize: 16 }), oneByOne(model, prompts, { maxNewTokens: 12, contextSize: 16 }));
+  assert.deepEqual(await generateIdsBatched(model, prompts, { maxNewTokens: 12 }), await oneByOne(model, prompts, { maxNewTokens: 12 }));
+  assert.deepEqual(await generateIdsBatched(model, prompts, { maxNewTokens: 12, contextSize: 16 }), await oneByOne(model, prompts, { maxNewTokens: 12, contextSize: 16 }));
   const sampled = { maxNewTokens: 8, temperature: 1, topK: 5, seed: 9 };
   // one stream of draws across the prompts, as a loop over generateIds sharing one Rng uses it
   const rng = new Rng(9);
-  const drawn = prompts.map((p) => generateIds(model, [p], { ...sampled, rng, kvCache: true })[0]);
-  assert.deepEqual(generateIdsBatched(model, prompts, sampled), drawn);
-  assert.throws(() => generateIdsBatched(model, prompts, { maxNewTokens: 2, batchSize: 0 }), ConfigError);
-  assert.throws(() => generateIdsBatched(model, [[1], []], { maxNewTokens: 2 }), /prompt 1 has no tokens/);
+  const drawn: number[][] = [];
+  for (const p of prompts) drawn.push((await generateIds(model, [p], { ...sampled, rng, kvCache: true }))[0]);
+  assert.deepEqual(await generateIdsBatched(model, prompts, sampled), drawn);
+  await assert.rejects(() => generateIdsBatched(model, prompts, { maxNewTokens: 2, batchSize: 0 }), ConfigError);
+  await assert.rejects(() => generateIdsBatched(model, [[1], []], { maxNewTokens: 2 }), /prompt 1 has no tokens/);
   model.dispose();
 });
 
-test("generateResponses = generateResponse for each entry (the test set's prompts, GPT-2's vocabulary)", () => {
+test("generateResponses = generateResponse for each entry (the test set's prompts, GPT-2's vocabulary)", async () => {
   const model = new GPTModel({ ...TINY, nLayers: 1 }, { seed: 2 });
   const entries = [
     { instruction: "Name the capital of France.", input: "" },
@@ -116,7 +120,8 @@ test("generateResponses = generateResponse for each entry (the test set's prompt
     { instruction: "Convert 5 kilometers to meters.", input: "" },
     { instruction: "Give a synonym.", input: "happy" },
   ];
-  const want = entries.map((e) => generateResponse(model, e, { maxNewTokens: 10 }));
-  assert.deepEqual(generateResponses(model, entries, { maxNewTokens: 10, batchSize: 4 }), want);
+  const want: string[] = [];
+  for (const e of entries) want.push(await generateResponse(model, e, { maxNewTokens: 10 }));
+  assert.deepEqual(await generateResponses(model, entries, { maxNewTokens: 10, batchSize: 4 }), want);
   model.dispose();
 });

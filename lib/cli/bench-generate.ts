@@ -11,24 +11,26 @@ import type { GPTModel } from "../model/gpt";
 const round = (x: number, digits = 3) => Number(x.toPrecision(digits + 1));
 
 /** Time both ways of generating for `prompts`; the bench's gen_* fields. */
-export function benchGeneration(
+export async function benchGeneration(
   model: GPTModel,
   prompts: number[][],
   opts: { maxNewTokens: number; batchSize: number },
   say: (line: string) => void,
-): Record<string, number | null> {
+): Promise<Record<string, number | null>> {
   const genOpts = { maxNewTokens: opts.maxNewTokens, contextSize: model.cfg.contextLength, kvCache: true };
   if (prompts.length === 0) return { gen_tokens: 0, gen_tokens_per_s: null, gen_batch: opts.batchSize, gen_batch_tokens_per_s: null };
-  generateIds(model, prompts.slice(0, 1), { ...genOpts, maxNewTokens: 2 }); // warm-up, as the reference does
+  await generateIds(model, prompts.slice(0, 1), { ...genOpts, maxNewTokens: 2 }); // warm-up, as the reference does
   const newTokens = (rows: number[][]) => rows.reduce((n, row, i) => n + row.length - prompts[i].length, 0);
 
   const g0 = performance.now();
-  const single = newTokens(prompts.map((ids) => generateIds(model, [ids], genOpts)[0]));
+  const rows: number[][] = [];
+  for (const ids of prompts) rows.push((await generateIds(model, [ids], genOpts))[0]);
+  const single = newTokens(rows);
   const singleSeconds = (performance.now() - g0) / 1000;
   say(`generated ${single} tokens one prompt at a time in ${singleSeconds.toFixed(2)} s`);
 
   const b0 = performance.now();
-  const batched = newTokens(generateIdsBatched(model, prompts, { ...genOpts, batchSize: opts.batchSize }));
+  const batched = newTokens(await generateIdsBatched(model, prompts, { ...genOpts, batchSize: opts.batchSize }));
   const batchSeconds = (performance.now() - b0) / 1000;
   say(`generated ${batched} tokens in batches of ${opts.batchSize} in ${batchSeconds.toFixed(2)} s`);
   return {

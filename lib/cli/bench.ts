@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- --config bench-tiny|gpt2-small [--steps N] [--gen K] [--max-new-tokens M]
- *                   [--gen-batch B] [--group-by-length] [--vs-torch] [--backend auto|wasm|cpu|tensorflow]`
+ *                   [--gen-batch B] [--group-by-length] [--vs-torch] [--backend auto|tensorflow|webgpu|wasm|cpu]`
  *
  * A benchmark, not a test: from random init (the book's seed), the first N training steps of the
  * seeded train loader (batch 8, AdamW lr 5e-5, weight decay 0.1: the book's fine-tuning),
@@ -16,8 +16,8 @@
  * schedule (lib/train/schedule.ts's `trainSchedule`), replayed identically by both sides; adds
  * schedule_s (wall).
  *
- * --vs-torch also runs test/reference/torch_bench.py (with $COURSE_PYTHON, else .cache/hf-venv's
- * Python — pip's newest torch and transformers, made by .ci/run — else `python3` on the PATH) on the
+ * --vs-torch also runs test/reference/torch_bench.py (with $COURSE_PYTHON, else $COURSE_HF_PYTHON, else
+ * .cache/venv's Python — pip's newest torch and transformers, made by .ci/run — else `python3`) on the
  * very same token batches and prompts: the book's code on torch for training (and the book's
  * generate loop, no cache), and transformers' `generate` (KV cache, one prompt and batches of B,
  * left-padded) for generation. It adds their figures, versions and the ratios (ours / theirs) to
@@ -40,7 +40,7 @@ import { DataLoader } from "../data/loader";
 import { batchTensors, IGNORE_INDEX } from "../data/collate";
 import { formatInput } from "../data/prompt";
 import { encodeText, END_OF_TEXT } from "../data/tokenizer";
-import { GPTConfig, GPT2_SMALL, TINY } from "../model/config";
+import { GPTConfig, GPT2_MEDIUM, GPT2_SMALL, TINY } from "../model/config";
 import { GPTModel } from "../model/gpt";
 import { calcLossLoader } from "../train/loss";
 import { AdamW } from "../train/adamw";
@@ -51,15 +51,16 @@ import { trainingMemoryProblem } from "../engine/memory";
 import { parseBackend, parseIntOption, runCli, startEngine } from "./common";
 import { benchGeneration } from "./bench-generate";
 
-/** The benchmark's configs: issue 4's small one and GPT-2 small, both with the book's dropout for fine-tuning (none). */
+/** The benchmark's configs: issue 4's small one, GPT-2 small and the book's GPT-2 medium, all with the book's dropout for fine-tuning (none). */
 const BENCH_CONFIGS: Record<string, GPTConfig> = {
   "bench-tiny": { ...TINY, dropRate: BOOK_DROP_RATE },
   "gpt2-small": { ...GPT2_SMALL, dropRate: BOOK_DROP_RATE },
+  "gpt2-medium": { ...GPT2_MEDIUM, dropRate: BOOK_DROP_RATE },
 };
-/** The project's venv with pip's newest torch and transformers (.ci/run makes it). */
-const HF_VENV_PYTHON = path.resolve(__dirname, "..", "..", ".cache", "hf-venv", "bin", "python");
-/** The Python that runs the PyTorch reference: $COURSE_PYTHON, else the project's venv, else `python3` on the PATH. */
-const torchPython = () => process.env.COURSE_PYTHON || (fs.existsSync(HF_VENV_PYTHON) ? HF_VENV_PYTHON : "python3");
+/** The project's venv with pip's newest torch and transformers (.ci/run makes it and exports it as $COURSE_HF_PYTHON). */
+const VENV_PYTHON = path.resolve(__dirname, "..", "..", ".cache", "venv", "bin", "python");
+/** The Python that runs the reference: $COURSE_PYTHON, else $COURSE_HF_PYTHON, else the project's venv, else `python3` on the PATH. */
+const torchPython = () => process.env.COURSE_PYTHON || process.env.COURSE_HF_PYTHON || (fs.existsSync(VENV_PYTHON) ? VENV_PYTHON : "python3");
 const TORCH_SCRIPT = path.resolve(__dirname, "..", "..", "test", "reference", "torch_bench.py");
 
 interface Options {
@@ -113,7 +114,7 @@ function scheduleEvents(trainLoader: DataLoader, valLoader: DataLoader, epochs: 
 }
 
 /** Mean loss over batches without gradients: the trainer's evaluation (calcLossLoader with the fused loss). */
-function evalLoss(model: GPTModel, batches: ArrayBatch[]): number {
+async function evalLoss(model: GPTModel, batches: ArrayBatch[]): Promise<number> {
   // a generator: calcLossLoader disposes each batch's tensors after use
   function* tensors() {
     for (const b of batches) yield batchTensors(b);
@@ -136,8 +137,8 @@ async function main(): Promise<void> {
       `time the book's whole schedule for this many epochs (eval every ${BOOK_EVAL_FREQ} steps on ${BOOK_EVAL_ITER}+${BOOK_EVAL_ITER} batches) instead of --steps`,
       parseIntOption("schedule", 1),
     )
-    .option("--vs-torch", "also run the PyTorch and transformers reference ($COURSE_PYTHON, .cache/hf-venv or python3) on the same batches and prompts and print the ratios")
-    .option("--backend <name>", "engine: auto | tensorflow | wasm | cpu (default: COURSE_BACKEND or auto)", parseBackend)
+    .option("--vs-torch", "also run the PyTorch and transformers reference ($COURSE_PYTHON, $COURSE_HF_PYTHON, .cache/venv or python3) on the same batches and prompts and print the ratios")
+    .option("--backend <name>", "engine: auto | tensorflow | webgpu | wasm | cpu (default: COURSE_BACKEND or auto)", parseBackend)
     .option("--batch-size <n>", "sequences per batch", parseIntOption("batch-size", 1), BOOK_BATCH_SIZE)
     .option("--seed <n>", "model init and shuffle seed", parseIntOption("seed", 0), BOOK_SEED)
     .option("--data <file>", "instruction data file", DEFAULT_DATA_FILE)
@@ -179,7 +180,7 @@ async function main(): Promise<void> {
   for (const event of trainSkipped ? [] : events) {
     if (event.eval) {
       const e0 = performance.now();
-      const mean = evalLoss(model, event.eval);
+      const mean = await evalLoss(model, event.eval);
       evalSeconds += (performance.now() - e0) / 1000;
       say(`eval after step ${i}: loss ${mean.toFixed(3)}`);
       continue;
@@ -187,8 +188,12 @@ async function main(): Promise<void> {
     const batch = event.train as ArrayBatch;
     const t0 = performance.now();
     const { inputs, targets } = batchTensors(batch); // (B, T) each
-    const loss = trainStep(model, optimizer, inputs, targets, i + 1);
-    tf.dispose([inputs, targets]);
+    let loss: number;
+    try {
+      loss = await trainStep(model, optimizer, inputs, targets, i + 1);
+    } finally {
+      tf.dispose([inputs, targets]);
+    }
     const dt = (performance.now() - t0) / 1000;
     stepTimes.push(dt);
     const shape = [batch.inputs.length, batch.inputs[0].length];
@@ -200,7 +205,7 @@ async function main(): Promise<void> {
   const scheduleSeconds = (performance.now() - s0) / 1000;
   const trainSeconds = stepTimes.reduce((a, b) => a + b, 0);
 
-  const gen = benchGeneration(model, prompts, { maxNewTokens: opts.maxNewTokens, batchSize: opts.genBatch }, say);
+  const gen = await benchGeneration(model, prompts, { maxNewTokens: opts.maxNewTokens, batchSize: opts.genBatch }, say);
 
   const ours: Record<string, unknown> = {
     impl: "tfjs",

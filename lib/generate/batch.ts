@@ -38,7 +38,7 @@ export interface BatchOptions {
  * Extend each prompt by up to `maxNewTokens` tokens, stopping each at `eosId`: the same ids, in the same
  * order, as `prompts.map((p) => generateIds(model, [p], { ...opts, kvCache: true })[0])`.
  */
-export function generateIdsBatched(model: GPTModel, prompts: number[][], opts: GenerateOptions & BatchOptions): number[][] {
+export async function generateIdsBatched(model: GPTModel, prompts: number[][], opts: GenerateOptions & BatchOptions): Promise<number[][]> {
   const { contextSize, temperature } = validateGenerateOptions(opts, model);
   const batchSize = opts.batchSize ?? GENERATE_BATCH_SIZE;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new ConfigError(`generate: batchSize must be a positive integer, got ${batchSize}`);
@@ -47,12 +47,12 @@ export function generateIdsBatched(model: GPTModel, prompts: number[][], opts: G
   });
   const out: number[][] = new Array(prompts.length);
   const rng = opts.rng ?? new Rng(opts.seed ?? BOOK_SEED);
-  const oneByOne = (i: number) => {
-    out[i] = generateIds(model, [prompts[i]], { ...opts, rng })[0];
+  const oneByOne = async (i: number) => {
+    out[i] = (await generateIds(model, [prompts[i]], { ...opts, rng }))[0];
     opts.onProgress?.(1);
   };
   if (temperature > 0 || opts.kvCache === false) {
-    prompts.forEach((_, i) => oneByOne(i));
+    for (let i = 0; i < prompts.length; i++) await oneByOne(i);
     return out;
   }
   // a prompt fits when its last forward pass (prompt + maxNewTokens - 1 tokens) needs no cropping
@@ -60,13 +60,11 @@ export function generateIdsBatched(model: GPTModel, prompts: number[][], opts: G
   const order = prompts.map((_, i) => i).filter(fits).sort((a, b) => prompts[a].length - prompts[b].length || a - b);
   for (let start = 0; start < order.length; start += batchSize) {
     const rows = order.slice(start, start + batchSize);
-    const ids = generateBatch(model, rows.map((i) => prompts[i]), opts.maxNewTokens, opts.eosId);
+    const ids = await generateBatch(model, rows.map((i) => prompts[i]), opts.maxNewTokens, opts.eosId);
     rows.forEach((i, b) => (out[i] = ids[b]));
     opts.onProgress?.(rows.length);
   }
-  prompts.forEach((_, i) => {
-    if (!fits(i)) oneByOne(i);
-  });
+  for (let i = 0; i < prompts.length; i++) if (!fits(i)) await oneByOne(i);
   return out;
 }
 
@@ -74,7 +72,7 @@ export function generateIdsBatched(model: GPTModel, prompts: number[][], opts: G
 const GREEDY_RNG = new Rng(BOOK_SEED);
 
 /** Greedy generation for one batch of prompts that all fit the context (see the file comment). */
-function generateBatch(model: GPTModel, prompts: number[][], maxNewTokens: number, eosId: number | undefined): number[][] {
+async function generateBatch(model: GPTModel, prompts: number[][], maxNewTokens: number, eosId: number | undefined): Promise<number[][]> {
   const { vocabSize, embDim } = model.cfg;
   const out = prompts.map((p) => p.slice());
   const width = Math.max(...prompts.map((p) => p.length));
@@ -91,8 +89,12 @@ function generateBatch(model: GPTModel, prompts: number[][], maxNewTokens: numbe
         const hidden = model.hidden(ids, { cache }); // (B, t, C)
         return model.head(hidden.slice([0, t - 1, 0], [fed.length, 1, embDim])); // (B, 1, C) -> (B, 1, V)
       });
-      const values = last.dataSync() as Float32Array;
-      last.dispose();
+      let values: Float32Array;
+      try {
+        values = (await last.data()) as Float32Array; // asynchronous: works on every engine
+      } finally {
+        last.dispose();
+      }
       const next = active.map((_, b) => pickNextToken(values.subarray(b * vocabSize, (b + 1) * vocabSize), 0, undefined, GREEDY_RNG));
       const keep = next.flatMap((id, b) => (id === eosId ? [] : [b]));
       for (const b of keep) out[active[b]].push(next[b]);
@@ -111,13 +113,13 @@ function generateBatch(model: GPTModel, prompts: number[][], maxNewTokens: numbe
  * `generateResponse` for many entries at once (section 7.7: prompt = formatInput(entry), greedy, stop at
  * <|endoftext|>, the response after the prompt), generated in batches: the same responses, in order.
  */
-export function generateResponses(
+export async function generateResponses(
   model: GPTModel,
   entries: Pick<InstructionEntry, "instruction" | "input">[],
   opts: ResponseOptions & BatchOptions = {},
-): string[] {
+): Promise<string[]> {
   const prompts = entries.map((e) => formatInput(e));
-  const ids = generateIdsBatched(model, prompts.map((p) => encodeText(p)), {
+  const ids = await generateIdsBatched(model, prompts.map((p) => encodeText(p)), {
     ...opts,
     maxNewTokens: opts.maxNewTokens ?? BOOK_MAX_NEW_TOKENS,
     eosId: opts.eosId ?? END_OF_TEXT,

@@ -78,11 +78,11 @@ console.log(
 const { test } = splitData(await loadInstructionData());
 const entries = N_TEST === undefined ? test : test.slice(0, N_TEST);
 const bar = progressDisplay(entries.length, "responses");
-const answers = generateResponses(model, entries, { maxNewTokens: MAX_NEW_TOKENS, onProgress: (n) => bar.tick(n) });
+const answers = await generateResponses(model, entries, { maxNewTokens: MAX_NEW_TOKENS, onProgress: (n) => bar.tick(n) });
 bar.done();
 const results: (InstructionEntry & { model_response: string })[] = entries.map((entry, i) => ({ ...entry, model_response: answers[i] }));
 // the batched answers are generateResponse's, one entry at a time: check the first
-console.log(`first answer as generateResponse gives it alone: ${generateResponse(model, entries[0], { maxNewTokens: MAX_NEW_TOKENS }) === answers[0]}`);
+console.log(`first answer as generateResponse gives it alone: ${(await generateResponse(model, entries[0], { maxNewTokens: MAX_NEW_TOKENS })) === answers[0]}`);
 const empty = results.filter((r) => r.model_response === "").length;
 console.log(`${results.length} responses; ${empty} empty`);
 
@@ -150,7 +150,9 @@ const reloaded = await loadGPT2Directory(SFT_DIR);
 const ids = textToTokenIds(formatInput(test[0])); // (1, T)
 const before = model.forward(ids); // (1, T, V)
 const after = reloaded.forward(ids); // (1, T, V)
-const maxDiff = tf.tidy(() => tf.max(tf.abs(tf.sub(before, after))).dataSync()[0]);
+const diff = tf.max(tf.abs(tf.sub(before, after))); // a scalar, read with await data(): that works on every engine, GPUs too
+const maxDiff = (await diff.data())[0];
+diff.dispose();
 console.log(`logits of the first test prompt: shape [${before.shape}], max |saved - reloaded| = ${maxDiff}`);
 console.log(`the reloaded model is the same: ${maxDiff === 0}`);
 tf.dispose([ids, before, after]);

@@ -1,7 +1,7 @@
 """PyTorch reference benchmark for `npm run bench -- --vs-torch` (lib/cli/bench.ts).
 
-Run by the TypeScript side with $COURSE_PYTHON, else the project's .cache/hf-venv (pip's newest torch and
-transformers, made by .ci/run), else python3 on the PATH:
+Run by the TypeScript side with $COURSE_PYTHON, else $COURSE_HF_PYTHON, else the project's .cache/venv
+(pip's newest torch and transformers, made by .ci/run), else python3 on the PATH:
 
     python3 test/reference/torch_bench.py JOB.json [--threads N]
 
