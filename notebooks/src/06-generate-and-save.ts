@@ -95,12 +95,20 @@ for (const r of results.slice(0, 3)) {
 }
 
 // %% [markdown]
-// And all of them side by side:
+// And the first 20 side by side, numbered as test entries from 1 (all of them are in the file saved below).
+// Long answers are cut at 200 characters, and a "word" with no space in it (this model sometimes writes a row
+// of commas) wraps inside its cell instead of pushing the table past the page:
 
 // %% tags=["table"]
+const TABLE_ROWS = 20;
 showTable(
   results.map((r) => ({ instruction: r.instruction, input: r.input, expected: r.output, "model response": r.model_response })),
-  { caption: `Test set: expected output and the fine-tuned model's response (${results.length} entries)` },
+  {
+    caption: `Test set: expected output and the fine-tuned model's response (the first ${Math.min(TABLE_ROWS, results.length)} of ${results.length})`,
+    maxRows: TABLE_ROWS,
+    maxCellChars: 200,
+    index: "from1",
+  },
 );
 
 // %% [markdown]

@@ -150,6 +150,10 @@ CHECKS["04"] = [
   },
   { name: "the table of GPT-2 sizes", test: (nb) => assert.match(nb.html("sizes"), /<table[\s\S]*gpt2-medium \(355M\)[\s\S]*406,286,336/) },
   {
+    name: "gpt2-small without the qkv bias is the book's chapter-4 count, 163,009,536",
+    test: shows("sizes", "qkv_bias false (chapter 4's GPT_CONFIG_124M): 163,009,536 parameters; the qkv bias adds 27,648"),
+  },
+  {
     name: "the loss before fine-tuning: ln(50257) for the random model, far below for GPT-2",
     test: (nb) => {
       const text = nb.text("initial-loss");
@@ -199,6 +203,36 @@ CHECKS["05"] = [
   { name: "the per-epoch loss table", test: (nb) => { assert.match(nb.html("summary"), /<table[\s\S]*val loss/); shows("summary", "lowest val loss:")(nb); } },
   { name: "a sample after each epoch", test: (nb) => assert.match(nb.html("samples"), /<table[\s\S]*<td[^>]*>1<\/td>[\s\S]*<td[^>]*>2<\/td>/) },
   { name: "saves the model for notebook 06", test: shows("save", "saved the model in runs/notebook/model/: config.json, model.safetensors") },
+  {
+    name: "the per-epoch tables carry no 0-based index beside their 1-based epochs",
+    test: (nb) => {
+      for (const tag of ["summary", "samples"]) assert.doesNotMatch(nb.html(tag), /<tr><th[^>]*>0<\/th>/, `cell "${tag}" numbers its rows from 0`);
+    },
+  },
+  { name: "the overfitting run finished its progress bar", test: finishedBar("overfit-train", "overfitting run") },
+  { name: "the overfitting run's chart", test: chartWithImage("overfit-plot") },
+  {
+    // The experiment has its own settings, the same in the quick and the full setting, so CI checks the very run
+    // whose outputs are committed: the validation loss must climb at least 10% above its lowest point while the
+    // training loss keeps falling.
+    name: "overfitting: the validation loss ends >= 10% above its minimum, reached before the end, while the training loss falls",
+    test: (nb) => {
+      const text = nb.text("overfit-numbers");
+      const num = (re: RegExp) => {
+        const m = re.exec(text);
+        assert.ok(m, `no ${re} in:\n${text}`);
+        return m.slice(1).map(Number);
+      };
+      const [minVal, minStep] = num(/lowest val loss: (\d+\.\d+) at step (\d+)/);
+      const [finalVal, finalStep] = num(/final val loss: (\d+\.\d+) at step (\d+)/);
+      const [rise] = num(/rise above the lowest: (\d+\.\d+)%/);
+      const [trainAtMin, trainEnd] = num(/train loss: (\d+\.\d+) at the lowest val loss, (\d+\.\d+) at the end/);
+      assert.ok(minStep < finalStep, `the lowest validation loss is at the last step (${minStep})`);
+      assert.ok(Math.abs(rise - 100 * (finalVal / minVal - 1)) < 0.2, `rise ${rise}% does not follow from ${minVal} -> ${finalVal}`);
+      assert.ok(rise >= 10, `the validation loss rose only ${rise}% above its minimum`);
+      assert.ok(trainEnd < trainAtMin, `the training loss did not keep falling: ${trainAtMin} -> ${trainEnd}`);
+    },
+  },
 ];
 
 CHECKS["06"] = [
@@ -211,7 +245,16 @@ CHECKS["06"] = [
     },
   },
   { name: "prints the first three like the book", test: (nb) => assert.equal(nb.text("first-three").split("Correct response:").length - 1, 3) },
-  { name: "the side-by-side table", test: (nb) => assert.match(nb.html("table"), /<table[\s\S]*model response[\s\S]*Rewrite the sentence using a simile\./) },
+  {
+    name: "the side-by-side table: test entries numbered from 1, at most 20 rows, long words wrap",
+    test: (nb) => {
+      const html = nb.html("table");
+      assert.match(html, /<table[\s\S]*model response[\s\S]*<tr><th[^>]*>1<\/th><td[^>]*>Rewrite the sentence using a simile\./);
+      const rows = (html.match(/<tr><th/g) ?? []).length;
+      assert.ok(rows >= 1 && rows <= 20, `${rows} rows`);
+      assert.match(html, /overflow-wrap:anywhere/);
+    },
+  },
   {
     name: "writes instruction-data-with-response.json in the book's format",
     test: (nb) => {
