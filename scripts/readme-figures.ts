@@ -82,7 +82,7 @@ export function readmeBlock(nb: ExecutedNotebook): string {
   return [
     START,
     `<!-- written by scripts/readme-figures.ts from the committed outputs of notebooks/05-finetune.ipynb; do not edit by hand -->`,
-    `**The book's run, as committed in notebook 05**: the \`${model[1]}\` model (${model[2] === "pretrained" ? "pretrained" : "random weights"}), ` +
+    `**The book's schedule, as committed in notebook 05**: the \`${model[1]}\` model (${model[2] === "pretrained" ? "pretrained" : "random weights"}), ` +
       `${epochs} epochs on all ${data[1]} training entries (${opt[3]} steps per epoch, ${opt[4]} in all), AdamW lr ${opt[1]}, weight decay ${opt[2]}, ` +
       `batch 8, and an evaluation every 5 steps (the mean loss of 5 training and 5 validation batches; ${data[2]} validation entries). Training took ${time} minutes ` +
       `on the machine that executed it (two CPU cores shared with other jobs at the time; a quiet machine is faster).`,

@@ -318,7 +318,8 @@ console.log(`train loss: ${overfitHistory.trainLosses[overfitAt].toFixed(3)} at 
 // the validation loss. The model fits its few training entries ever more closely — by the end it predicts
 // their answers far better than any answer it has not seen — and what it learns from them stops carrying over
 // to new instructions. Stopping at the lowest validation loss (early stopping), more data, or a model that
-// starts from pretrained weights all push that point later; the book's two epochs on 935 entries stop near it.
+// starts from pretrained weights all push that point later. The book's run, two epochs of pretrained GPT-2
+// medium on 935 entries, stops a little past it: the slight overfitting from about one epoch on noted above.
 
 // %% [markdown]
 // ## What comes next

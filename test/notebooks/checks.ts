@@ -250,7 +250,7 @@ CHECKS["06"] = [
     test: (nb) => {
       const html = nb.html("table");
       assert.match(html, /<table[\s\S]*model response[\s\S]*<tr><th[^>]*>1<\/th><td[^>]*>Rewrite the sentence using a simile\./);
-      const rows = (html.match(/<tr><th/g) ?? []).length;
+      const rows = (html.match(/<tr><th[^>]*>\d+<\/th>/g) ?? []).length;
       assert.ok(rows >= 1 && rows <= 20, `${rows} rows`);
       assert.match(html, /overflow-wrap:anywhere/);
     },
