@@ -33,3 +33,12 @@ export const BOOK_MAX_NEW_TOKENS = 256;
 
 /** The size of every loss chart, in CSS pixels (the book's figures are about this shape). */
 export const PLOT_SIZE = { width: 760, height: 420 } as const;
+
+/**
+ * Exercise 7.4 (appendix E): LoRA of rank 16 on every linear layer, output head included.
+ * The scale is alpha / rank, as the book's repository computes it since September 2025 (the printed
+ * appendix multiplied by alpha alone; at rank 16 that equals alpha 256 here).
+ */
+export const BOOK_LORA_RANK = 16;
+/** Exercise 7.4's LoRA alpha. */
+export const BOOK_LORA_ALPHA = 16;

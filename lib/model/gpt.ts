@@ -13,6 +13,7 @@ import { dropout } from "./dropout";
 import type { KVCache } from "./kv-cache";
 import { LayerNorm } from "./layernorm";
 import { Linear } from "./linear";
+import { LoRAAdapter, LoRAOptions, LoRALayer } from "./lora";
 import { InitMode, ParamContext, ParamMap, normalParam } from "./params";
 
 export interface GPTModelOptions {
@@ -44,6 +45,7 @@ export class GPTModel {
   private readonly blocks: TransformerBlock[] = [];
   private readonly finalNorm: LayerNorm;
   private readonly outHead: Linear;
+  private adapter: LoRAAdapter | null = null;
 
   constructor(cfg: GPTConfig, opts: GPTModelOptions = {}) {
     validateConfig(cfg);
@@ -107,6 +109,83 @@ export class GPTModel {
     return this.outHead.apply(x);
   }
 
+  /** The LoRA layer on the output head, when LoRA wraps it (the fused loss applies it itself). */
+  get headLoRA(): LoRALayer | null {
+    return this.outHead.lora;
+  }
+
+  /** Every linear layer, by library name (`blocks.0.att.wQuery`, …, `outHead`), in registration order. */
+  linears(): Map<string, Linear> {
+    const out = new Map<string, Linear>();
+    this.blocks.forEach((b, i) => {
+      for (const [n, l] of [["wQuery", b.att.wQuery], ["wKey", b.att.wKey], ["wValue", b.att.wValue], ["outProj", b.att.outProj]] as const) {
+        out.set(`blocks.${i}.att.${n}`, l);
+      }
+      out.set(`blocks.${i}.ff.fc1`, b.ff.fc1);
+      out.set(`blocks.${i}.ff.fc2`, b.ff.fc2);
+    });
+    out.set("outHead", this.outHead);
+    return out;
+  }
+
+  /** The attached LoRA adapter, or null. */
+  get lora(): LoRAAdapter | null {
+    return this.adapter;
+  }
+
+  /**
+   * The book's `replace_linear_with_lora`: wrap every linear layer (or `opts.targets`) with a LoRA
+   * update and freeze every base weight, so only the adapter's A and B train.
+   */
+  applyLoRA(opts: LoRAOptions): LoRAAdapter {
+    if (this.adapter !== null) throw new DataError("GPTModel.applyLoRA: this model already has a LoRA adapter");
+    const linears = this.linears();
+    const adapter = new LoRAAdapter(linears, opts);
+    for (const [name, layer] of adapter.layers) (linears.get(name) as Linear).lora = layer;
+    for (const v of this.params.values()) v.trainable = false; // frozen: tf.variableGrads skips them too
+    this.adapter = adapter;
+    return adapter;
+  }
+
+  /** Fold the adapter into the weights (W += (alpha/r) · A @ B), detach and free it, unfreeze the model. */
+  mergeLoRA(): void {
+    if (this.adapter === null) return;
+    const linears = this.linears();
+    for (const [name, layer] of this.adapter.layers) {
+      const linear = linears.get(name) as Linear;
+      const merged = tf.tidy(() => tf.add(linear.weight, layer.delta()));
+      linear.weight.assign(merged);
+      merged.dispose();
+      linear.lora = null;
+    }
+    this.adapter.dispose();
+    this.adapter = null;
+    for (const v of this.params.values()) v.trainable = true;
+  }
+
+  /**
+   * The values a parameter has in the model as it computes: with LoRA, a wrapped layer's weight
+   * merged with its update (W + (alpha/r) · A @ B); otherwise the parameter itself. (in, out) row-major.
+   */
+  mergedValues(name: string): Float32Array {
+    const layer = this.adapter?.layers.get(name.replace(/\.weight$/, ""));
+    if (!name.endsWith(".weight") || layer === undefined) return this.param(name).dataSync() as Float32Array;
+    const merged = tf.tidy(() => tf.add(this.param(name), layer.delta()));
+    const data = merged.dataSync() as Float32Array;
+    merged.dispose();
+    return data;
+  }
+
+  /** What the optimizer trains: the LoRA adapter's A and B while one is attached, else every parameter. */
+  trainableParams(): ParamMap {
+    return this.adapter?.params ?? this.params;
+  }
+
+  /** Number of values the optimizer trains (the book's `sum(p.numel() for p in model.parameters() if p.requires_grad)`). */
+  numTrainableParams(): number {
+    return this.adapter?.numParams() ?? this.numParams();
+  }
+
   /** The variable registered under `name`; throws naming it when there is none. */
   param(name: string): tf.Variable {
     const v = this.params.get(name);
@@ -122,6 +201,8 @@ export class GPTModel {
   }
 
   dispose(): void {
+    this.adapter?.dispose();
+    this.adapter = null;
     for (const v of this.params.values()) v.dispose();
     this.params.clear();
   }
