@@ -7,7 +7,11 @@
  *   loss-plot.html, loss-plot.png     the book's loss plot (the PNG needs a Chromium)
  *   instruction-data-with-response.json   the test entries with a `model_response` field (section 7.7)
  *   model/                            the fine-tuned model as a Hugging Face GPT-2 folder
+ *   lora-adapter/                     with --lora-rank: the LoRA adapter alone (model/ holds it merged)
  *   checkpoint/                       model + optimizer + position after each epoch (lib/train/checkpoint.ts)
+ *
+ * `--lora-rank R [--lora-alpha A]` fine-tunes as exercise 7.4 does: the weights frozen, a LoRA
+ * update of rank R on every linear layer (output head included) trained instead (lib/model/lora.ts).
  *
  * Ctrl-C stops after the current step and saves a checkpoint; `--resume DIR` continues it.
  *
@@ -19,7 +23,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Command, Option } from "commander";
 import {
-  BOOK_BATCH_SIZE, BOOK_EPOCHS, BOOK_EVAL_FREQ, BOOK_EVAL_ITER, BOOK_LR, BOOK_MAX_NEW_TOKENS, BOOK_SEED, BOOK_WEIGHT_DECAY,
+  BOOK_BATCH_SIZE, BOOK_EPOCHS, BOOK_EVAL_FREQ, BOOK_LORA_ALPHA, BOOK_EVAL_ITER, BOOK_LR, BOOK_MAX_NEW_TOKENS, BOOK_SEED, BOOK_WEIGHT_DECAY,
 } from "../core/book";
 import { ConfigError } from "../core/errors";
 import { writeAll, writeFileAtomic } from "../core/atomic-file";
@@ -29,10 +33,12 @@ import { InstructionDataset } from "../data/dataset";
 import { DataLoader } from "../data/loader";
 import { formatInput } from "../data/prompt";
 import { formatParamSummary } from "../model/gpt";
+import { formatLoRACounts } from "../model/lora";
 import { saveGPT2Directory } from "../weights/gpt2-directory";
+import { saveLoRAAdapter } from "../weights/lora-adapter";
 import { AdamW, RANDOM_INIT_LR } from "../train/adamw";
 import { trainModelSimple } from "../train/train";
-import { CHECKPOINT_DIR, loadCheckpoint, saveCheckpoint } from "../train/checkpoint";
+import { CHECKPOINT_DIR, LORA_ADAPTER_DIR, loadCheckpoint, saveCheckpoint } from "../train/checkpoint";
 import { generateResponse } from "../generate/generate";
 import { saveLossPlot } from "../display/loss-plot";
 import { progressDisplay, ProgressHandle } from "../display/progress";
@@ -55,6 +61,8 @@ interface FinetuneOptions {
   force: boolean;
   resume?: string;
   backend?: "auto" | "tensorflow" | "wasm" | "cpu";
+  loraRank?: number;
+  loraAlpha: number;
   responseTokens: number;
 }
 
@@ -76,6 +84,8 @@ function program(): Command {
     .option("--force", "write into --out even if it exists and is not empty", false)
     .option("--resume <dir>", "continue the run in <dir> from its last checkpoint (same settings; --epochs may extend it)")
     .option("--backend <name>", "tensorflow | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
+    .option("--lora-rank <r>", "freeze the weights and train a LoRA update of this rank on every linear layer (exercise 7.4: 16)", parseIntOption("lora-rank", 1))
+    .option("--lora-alpha <a>", "LoRA's alpha: the update is scaled by alpha / rank", parseNumberOption("lora-alpha", 0), BOOK_LORA_ALPHA)
     // tests only: shorter test-set responses, so a CLI test finishes in seconds (the book: 256)
     .addOption(new Option("--response-tokens <n>").argParser(parseIntOption("response-tokens", 0)).default(BOOK_MAX_NEW_TOKENS).hideHelp());
 }
@@ -136,6 +146,14 @@ async function main(): Promise<void> {
     log(`lr: ${opts.lr} (random init; the book's ${BOOK_LR} is for pretrained weights; set --lr to override)`);
   }
   log(formatParamSummary(model));
+  if (!resumed && opts.loraRank !== undefined) {
+    const before = model.numTrainableParams();
+    const adapter = model.applyLoRA({ rank: opts.loraRank, alpha: opts.loraAlpha, seed: opts.seed });
+    log(formatLoRACounts(before, adapter.numParams()));
+    log(`LoRA: rank ${adapter.rank}, alpha ${adapter.alpha} on ${adapter.layers.size} linear layers (the weights are frozen)`);
+  } else if (resumed && model.lora !== null) {
+    log(`LoRA: rank ${model.lora.rank}, alpha ${model.lora.alpha}: ${model.numTrainableParams().toLocaleString("en-US")} trainable parameters (from the checkpoint)`);
+  }
 
   // the book's loaders: train shuffled with drop_last, val/test in order; cut to the model's context
   const collateOptions = { allowedMaxLength: model.cfg.contextLength };
@@ -146,7 +164,7 @@ async function main(): Promise<void> {
   const valLoader = new DataLoader(new InstructionDataset(val), { batchSize: opts.batchSize, collateOptions });
 
   if (!resumed) claimOut(outDir, opts.force);
-  const optimizer = new AdamW(model.params, { lr: opts.lr, weightDecay: opts.weightDecay });
+  const optimizer = new AdamW(model.trainableParams(), { lr: opts.lr, weightDecay: opts.weightDecay });
   if (resumed) optimizer.importState(resumed.optimizerState);
 
   // Ctrl-C: finish the current step, save, stop; a second Ctrl-C quits at once
@@ -220,8 +238,13 @@ async function main(): Promise<void> {
   log(`saved ${responsesFile}`);
 
   const modelDir = path.join(outDir, "model");
-  await saveGPT2Directory(model, modelDir);
+  await saveGPT2Directory(model, modelDir); // with LoRA: merged, W + (alpha/r)·A@B, a plain GPT-2
   log(`saved ${modelDir}`);
+  if (model.lora !== null) {
+    const adapterDir = path.join(outDir, LORA_ADAPTER_DIR);
+    saveLoRAAdapter(model, adapterDir);
+    log(`saved ${adapterDir} (the LoRA adapter alone: rank ${model.lora.rank}, alpha ${model.lora.alpha})`);
+  }
   model.dispose();
 }
 

@@ -19,7 +19,7 @@ import * as tf from "@tensorflow/tfjs";
 export const WASM_TRAIN_BUDGET_BYTES = 3 * 2 ** 30;
 export const WEIGHT_COPIES_IN_TRAINING = 5;
 /** A frozen weight's copies: itself and, where XNNPACK multiplies, its packed copy. */
-export const FROZEN_WEIGHT_COPIES = 2;
+export const FROZEN_WEIGHT_COPIES = 1;
 
 /** Bytes that training keeps before activations: full fine-tuning, or LoRA with `loraParams` trainable values. */
 export function trainingBytes(numParams: number, loraParams?: number): number {

@@ -147,6 +147,15 @@ export class GPTModel {
     return adapter;
   }
 
+  /** Detach and free the adapter without merging it: the model is its base again, unfrozen. */
+  removeLoRA(): void {
+    if (this.adapter === null) return;
+    for (const linear of this.linears().values()) linear.lora = null;
+    this.adapter.dispose();
+    this.adapter = null;
+    for (const v of this.params.values()) v.trainable = true;
+  }
+
   /** Fold the adapter into the weights (W += (alpha/r) · A @ B), detach and free it, unfreeze the model. */
   mergeLoRA(): void {
     if (this.adapter === null) return;
@@ -156,11 +165,8 @@ export class GPTModel {
       const merged = tf.tidy(() => tf.add(linear.weight, layer.delta()));
       linear.weight.assign(merged);
       merged.dispose();
-      linear.lora = null;
     }
-    this.adapter.dispose();
-    this.adapter = null;
-    for (const v of this.params.values()) v.trainable = true;
+    this.removeLoRA();
   }
 
   /**

@@ -147,3 +147,16 @@ export class LoRAAdapter {
     this.layers.clear();
   }
 }
+
+/**
+ * The book's three lines around `replace_linear_with_lora`: the trainable count before, after
+ * freezing every weight (0), and once the LoRA layers are in, with thousands separators.
+ */
+export function formatLoRACounts(before: number, lora: number): string {
+  const n = (x: number) => x.toLocaleString("en-US");
+  return [
+    `Total trainable parameters before: ${n(before)}`,
+    `Total trainable parameters after: 0`,
+    `Total trainable LoRA parameters: ${n(lora)}`,
+  ].join("\n");
+}

@@ -207,7 +207,7 @@ export async function trainModelSimple(
   opts: TrainOptions,
 ): Promise<TrainResult> {
   const log = opts.log ?? ((line: string) => console.log(line));
-  const memoryProblem = trainingMemoryProblem(model.numParams(), undefined, model.numTrainableParams());
+  const memoryProblem = trainingMemoryProblem(model.numParams(), undefined, model.lora?.numParams());
   if (memoryProblem) throw new ConfigError(memoryProblem);
   const history = opts.resume ? structuredClone(opts.resume.history) : emptyHistory();
   const pos: TrainPosition = opts.resume
