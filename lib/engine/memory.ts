@@ -11,33 +11,38 @@
  * heap (4.2 GB resident) before its first step finished, so the budget stays as it is.
  *
  * LoRA (lib/model/lora.ts) freezes the weights: they get no gradients and no AdamW moments, so
- * they count FROZEN_WEIGHT_COPIES times, and only the small adapter counts five times.
+ * they count once (twice where XNNPACK multiplies and keeps a packed copy of each, i.e. without the
+ * BLAS matmul), and only the small adapter counts five times.
  * The native engines (tfjs-node, tfjs-node-gpu) and the cpu backend have no such ceiling.
  */
 import * as tf from "@tensorflow/tfjs";
+import { blasMatMulInstalled } from "./blas-matmul";
 
 export const WASM_TRAIN_BUDGET_BYTES = 3 * 2 ** 30;
 export const WEIGHT_COPIES_IN_TRAINING = 5;
-/** A frozen weight's copies: itself and, where XNNPACK multiplies, its packed copy. */
-export const FROZEN_WEIGHT_COPIES = 1;
+/** A frozen weight's copies: itself, and XNNPACK's packed copy unless the BLAS matmul runs instead. */
+export const frozenWeightCopies = (blas = blasMatMulInstalled()): number => (blas ? 1 : 2);
 
-/** Bytes that training keeps before activations: full fine-tuning, or LoRA with `loraParams` trainable values. */
-export function trainingBytes(numParams: number, loraParams?: number): number {
+/**
+ * Bytes that training keeps before activations: full fine-tuning, or LoRA with `loraParams`
+ * trainable values (`blas`: whether the BLAS matmul replaces XNNPACK's; default: as installed now).
+ */
+export function trainingBytes(numParams: number, loraParams?: number, blas?: boolean): number {
   if (loraParams === undefined) return WEIGHT_COPIES_IN_TRAINING * 4 * numParams;
-  return 4 * (FROZEN_WEIGHT_COPIES * numParams + WEIGHT_COPIES_IN_TRAINING * loraParams);
+  return 4 * (frozenWeightCopies(blas) * numParams + WEIGHT_COPIES_IN_TRAINING * loraParams);
 }
 
 /**
  * Why a model of `numParams` cannot train on `backend` (default: the current one), or undefined when
  * it can. `loraParams`: the run trains a LoRA adapter of that many values and freezes the model.
  */
-export function trainingMemoryProblem(numParams: number, backend = tf.getBackend(), loraParams?: number): string | undefined {
-  const bytes = trainingBytes(numParams, loraParams);
+export function trainingMemoryProblem(numParams: number, backend = tf.getBackend(), loraParams?: number, blas?: boolean): string | undefined {
+  const bytes = trainingBytes(numParams, loraParams, blas);
   if (backend !== "wasm" || bytes <= WASM_TRAIN_BUDGET_BYTES) return undefined;
   const gib = (b: number) => (b / 2 ** 30).toFixed(1);
   const what = loraParams === undefined ? "weights, gradients and AdamW state" : "frozen weights and the LoRA adapter's gradients and AdamW state";
   // LoRA leaves little more than the frozen weights (the adapter is ~2% of a GPT-2's values)
-  const lora = loraParams === undefined && trainingBytes(numParams, 0.02 * numParams) <= WASM_TRAIN_BUDGET_BYTES;
+  const lora = loraParams === undefined && trainingBytes(numParams, 0.02 * numParams, blas) <= WASM_TRAIN_BUDGET_BYTES;
   return (
     `training ${(numParams / 1e6).toFixed(0)}M parameters needs ~${gib(bytes)} GiB for ${what} before activations, ` +
     `past what the wasm engine's 4 GiB heap can hold: ` +
