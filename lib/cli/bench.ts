@@ -10,6 +10,8 @@
  * PyTorch sees them), real_tokens_per_s (targets that are not -100), gen_tokens_per_s,
  * peak_rss_mib (and peak_heap_mib, the wasm heap), trainable_params. Progress goes to stderr.
  *
+ * --recompute / --no-recompute: activation recomputation (lib/model/recompute.ts; default on for LoRA on wasm).
+ *
  * --lora-rank R trains a LoRA adapter of rank R on every linear layer instead (exercise 7.4,
  * lib/model/lora.ts; alpha --lora-alpha, default the book's 16); torch runs the book's appendix-E
  * LoRA on the same batches.
@@ -71,6 +73,7 @@ interface Options {
   vsTorch?: boolean;
   loraRank?: number;
   loraAlpha: number;
+  recompute?: boolean;
   backend?: EngineChoice;
   batchSize: number;
   seed: number;
@@ -137,6 +140,8 @@ async function main(): Promise<void> {
     )
     .option("--lora-rank <r>", "train a LoRA adapter of this rank on every linear layer instead of every weight", parseIntOption("lora-rank", 1))
     .option("--lora-alpha <a>", "LoRA's alpha (the update is scaled by alpha / rank)", parseNumberOption("lora-alpha", 0), BOOK_LORA_ALPHA)
+    .option("--recompute", "recompute each block's activations in the backward pass (default: on for LoRA on wasm)")
+    .option("--no-recompute", "keep every activation for the backward pass")
     .option("--vs-torch", "also run the PyTorch reference ($COURSE_PYTHON or python3, with torch) on the same batches and print the ratios")
     .option("--backend <name>", "engine: auto | tensorflow | wasm | cpu (default: COURSE_BACKEND or auto)", parseBackend)
     .option("--batch-size <n>", "sequences per batch", parseIntOption("batch-size", 1), BOOK_BATCH_SIZE)
@@ -169,6 +174,8 @@ async function main(): Promise<void> {
   const model = new GPTModel(cfg, { seed: opts.seed });
   const lora = opts.loraRank !== undefined ? model.applyLoRA({ rank: opts.loraRank, alpha: opts.loraAlpha, seed: opts.seed }) : null;
   if (lora) say(`LoRA rank ${lora.rank}, alpha ${lora.alpha}: ${model.numTrainableParams().toLocaleString("en-US")} trainable parameters`);
+  model.recomputeActivations = opts.recompute ?? (lora !== null && engine.name === "wasm");
+  if (model.recomputeActivations) say("activations: recomputed in the backward pass");
   const optimizer = new AdamW(model.trainableParams(), { lr: BOOK_LR, weightDecay: BOOK_WEIGHT_DECAY });
   const stepTimes: number[] = [];
   let padded = 0;
@@ -221,6 +228,7 @@ async function main(): Promise<void> {
     group_by_length: Boolean(opts.groupByLength),
     ...(lora ? { lora_rank: lora.rank, lora_alpha: lora.alpha } : {}),
     trainable_params: model.numTrainableParams(),
+    recompute: model.recomputeActivations,
     steps: stepTimes.length,
     ...(trainSkipped ? { train_skipped: trainSkipped } : {}),
     step_s: stepTimes.length ? round(median(stepTimes)) : null,

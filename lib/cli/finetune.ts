@@ -63,6 +63,7 @@ interface FinetuneOptions {
   backend?: "auto" | "tensorflow" | "wasm" | "cpu";
   loraRank?: number;
   loraAlpha: number;
+  recompute?: boolean;
   responseTokens: number;
 }
 
@@ -86,6 +87,8 @@ function program(): Command {
     .option("--backend <name>", "tensorflow | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
     .option("--lora-rank <r>", "freeze the weights and train a LoRA update of this rank on every linear layer (exercise 7.4: 16)", parseIntOption("lora-rank", 1))
     .option("--lora-alpha <a>", "LoRA's alpha: the update is scaled by alpha / rank", parseNumberOption("lora-alpha", 0), BOOK_LORA_ALPHA)
+    .option("--recompute", "recompute each block's activations in the backward pass: less memory, ~1/3 more compute (default: on for LoRA on wasm)")
+    .option("--no-recompute", "keep every activation for the backward pass")
     // tests only: shorter test-set responses, so a CLI test finishes in seconds (the book: 256)
     .addOption(new Option("--response-tokens <n>").argParser(parseIntOption("response-tokens", 0)).default(BOOK_MAX_NEW_TOKENS).hideHelp());
 }
@@ -119,7 +122,7 @@ function claimOut(dir: string, force: boolean): void {
 async function main(): Promise<void> {
   const cmd = program().parse();
   let opts = cmd.opts<FinetuneOptions>();
-  await startEngine(opts.backend);
+  const engine = await startEngine(opts.backend);
   const log = (line: string) => console.log(line);
   // --resume: the run folder's checkpoint gives the model, optimizer, position and settings
   const resumed = opts.resume !== undefined ? await loadCheckpoint(opts.resume) : undefined;
@@ -154,6 +157,8 @@ async function main(): Promise<void> {
   } else if (resumed && model.lora !== null) {
     log(`LoRA: rank ${model.lora.rank}, alpha ${model.lora.alpha}: ${model.numTrainableParams().toLocaleString("en-US")} trainable parameters (from the checkpoint)`);
   }
+  model.recomputeActivations = opts.recompute ?? (model.lora !== null && engine.name === "wasm");
+  if (model.recomputeActivations) log(`activations: recomputed in the backward pass${opts.recompute ? "" : " (LoRA on wasm: its heap holds 4 GiB; --no-recompute to keep them)"}`);
 
   // the book's loaders: train shuffled with drop_last, val/test in order; cut to the model's context
   const collateOptions = { allowedMaxLength: model.cfg.contextLength };

@@ -15,6 +15,7 @@ import { LayerNorm } from "./layernorm";
 import { Linear } from "./linear";
 import { LoRAAdapter, LoRAOptions, LoRALayer } from "./lora";
 import { InitMode, ParamContext, ParamMap, normalParam } from "./params";
+import { recomputedBlock } from "./recompute";
 
 export interface GPTModelOptions {
   /** seeds the initial weights and the dropout masks (default BOOK_SEED, the book's `torch.manual_seed(123)`) */
@@ -40,6 +41,11 @@ export class GPTModel {
   readonly params: ParamMap = new Map();
   /** draws the dropout seeds; part of the training state a checkpoint may save */
   rng: Rng;
+  /**
+   * Recompute each block's activations in the backward pass instead of keeping them (recompute.ts):
+   * less memory, one more forward pass per training step. Off by default.
+   */
+  recomputeActivations = false;
   private readonly tokEmb: tf.Variable;
   private readonly posEmb: tf.Variable;
   private readonly blocks: TransformerBlock[] = [];
@@ -92,7 +98,10 @@ export class GPTModel {
       const posEmbeds = tf.gather(this.posEmb, tf.range(past, past + t, 1, "int32")); // (T, C)
       let x = tf.add(tokEmbeds, posEmbeds); // (B, T, C) + (T, C) -> (B, T, C)
       x = dropout(x, this.cfg.dropRate, training, this.rng);
-      for (let i = 0; i < this.blocks.length; i++) x = this.blocks[i].apply(x, training, this.rng, cache?.layer(i));
+      for (let i = 0; i < this.blocks.length; i++) {
+        if (this.recomputeActivations && cache === undefined) x = recomputedBlock(this.blocks[i], x, training, this.rng, this.blockTrainables(i));
+        else x = this.blocks[i].apply(x, training, this.rng, cache?.layer(i));
+      }
       return this.finalNorm.apply(x) as tf.Tensor3D; // (B, T, C)
     });
     cache?.advance(t, b); // every layer has appended the T new positions
@@ -180,6 +189,12 @@ export class GPTModel {
     const data = merged.dataSync() as Float32Array;
     merged.dispose();
     return data;
+  }
+
+  /** Block i's trainable variables (its parameters, or its LoRA A and B), for recomputedBlock. */
+  private blockTrainables(i: number): tf.Variable[] {
+    const prefix = `blocks.${i}.`;
+    return [...this.trainableParams()].filter(([name, v]) => name.startsWith(prefix) && v.trainable).map(([, v]) => v);
   }
 
   /** What the optimizer trains: the LoRA adapter's A and B while one is attached, else every parameter. */
