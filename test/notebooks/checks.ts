@@ -222,3 +222,54 @@ CHECKS["06"] = [
   },
   { name: "the reloaded model gives the same logits", test: shows("reload", "max |saved - reloaded| = 0", "the reloaded model is the same: true", "model.safetensors") },
 ];
+
+CHECKS["09"] = [
+  { name: "the settings cell shows rank 16, alpha 16", test: shows("settings", "LoRA rank 16, alpha 16") },
+  { name: "the cell's A bound is the library's kaiming-uniform bound", test: shows("layer", "A's bound at rank 16: cell 0.250000, library 0.250000") },
+  { name: "the cell's LinearWithLoRA agrees with the library's", test: shows("layer-check", "the cell's LinearWithLoRA agrees with the library's: true") },
+  {
+    name: "the book's gpt2-medium counts: 406,286,336 before, 0 after freezing, 7,898,384 LoRA",
+    test: shows("counts-medium", "Total trainable parameters before: 406,286,336", "Total trainable parameters after: 0", "Total trainable LoRA parameters: 7,898,384"),
+  },
+  {
+    name: "the chosen model's counts (tiny offline: 2 blocks, every linear layer wrapped)",
+    test: (nb) => {
+      const m = /Total trainable parameters before: ([\d,]+)[\s\S]*Total trainable LoRA parameters: ([\d,]+)/.exec(nb.text("model"));
+      assert.ok(m, "no count lines");
+      const [before, lora] = [Number(m![1].replace(/,/g, "")), Number(m![2].replace(/,/g, ""))];
+      if (offline(nb, "model")) assert.deepEqual([before, lora], [13_393_664, 879_888]);
+      assert.ok(lora < before / 5, `LoRA trains ${lora} of ${before}`);
+    },
+  },
+  {
+    name: "both runs print the book's loss lines, and LoRA's training loss falls",
+    test: (nb) => {
+      const text = nb.text("train");
+      for (const label of ["LoRA", "full"]) {
+        const lines = [...text.matchAll(new RegExp(`${label}: Ep \\d+ \\(Step (\\d{6})\\): Train loss (\\d+\\.\\d{3}), Val loss (\\d+\\.\\d{3})`, "g"))];
+        assert.ok(lines.length >= 4, `${label}: only ${lines.length} loss lines`);
+        assert.ok(Number(lines[lines.length - 1][2]) < Number(lines[0][2]) - 0.5, `${label}: training loss did not fall`);
+      }
+      shows("train", "LoRA: training completed in", "full: training completed in")(nb);
+    },
+  },
+  { name: "the loss chart puts both runs side by side", test: (nb) => { chartWithImage("loss-plot")(nb); assert.match(nb.html("loss-plot"), /<table[\s\S]*LoRA rank 16/); } },
+  {
+    name: "LoRA's measured AdamW state and step peak are smaller than the full fine-tune's",
+    test: (nb) => {
+      const m = /AdamW moments: ([\d.]+) MiB full, ([\d.]+) MiB LoRA[\s\S]*peak above resting: ([\d.]+) MiB full, ([\d.]+) MiB LoRA/.exec(nb.text("memory"));
+      assert.ok(m, "no memory lines");
+      const [mf, ml, pf, pl] = m!.slice(1).map(Number);
+      assert.ok(ml * 5 < mf, `moments: LoRA ${ml} vs full ${mf} MiB`);
+      assert.ok(pl < pf, `step peak: LoRA ${pl} vs full ${pf} MiB`);
+    },
+  },
+  {
+    name: "saves the merged model and the adapter; the merged model computes the LoRA model's loss",
+    test: (nb) => {
+      shows("save", "the merged model computes what the LoRA model does: true")(nb);
+      const m = /merged model: ([\d.]+) MiB; adapter alone: ([\d.]+) MiB/.exec(nb.text("save"));
+      assert.ok(m && Number(m[2]) * 5 < Number(m[1]), `adapter not small next to the model: ${m?.[0]}`);
+    },
+  },
+];
