@@ -89,7 +89,7 @@ test("bad input: one `error:` line, exit 1, no stack trace", () => {
     // a bad number: the same one line for every command (cli/common.ts's parsers)
     ["finetune", ["--epochs", "0"], /^error: --epochs must be an integer >= 1, got "0"$/m],
     ["generate", ["--weights", path.join(out, "model"), "--prompt", "x", "--temperature", "hot"], /^error: --temperature must be a number >= 0, got "hot"$/m],
-    ["evaluate", ["--weights", path.join(out, "model"), "--backend", "gpu9"], /^error: --backend must be one of auto, tensorflow, wasm, cpu, got "gpu9"$/m],
+    ["evaluate", ["--weights", path.join(out, "model"), "--backend", "gpu9"], /^error: --backend must be one of auto, tensorflow, webgpu, wasm, cpu, got "gpu9"$/m],
   ];
   for (const [name, args, pattern] of cases) {
     const r = cli(name, args);

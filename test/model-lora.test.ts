@@ -130,18 +130,18 @@ for (const [label, b, loss, logits, torchGrads] of [
   }
 }
 
-test("AdamW on A and B follows torch.optim.AdamW step by step; the base weights do not move", () => {
+test("AdamW on A and B follows torch.optim.AdamW step by step; the base weights do not move", async () => {
   for (const impl of ["plain", "fused"] as const) {
     const model = loraModel();
     const { inputs, targets } = batch();
     const frozenBefore = [...model.params].map(([n, v]) => [n, v.dataSync().slice()] as const);
     const opt = new AdamW(model.trainableParams(), { lr: golden.lr, weightDecay: golden.weightDecay });
-    golden.steps.forEach((step, s) => {
-      const loss = trainStep(model, opt, inputs, targets, s, impl);
+    for (const [s, step] of golden.steps.entries()) {
+      const loss = await trainStep(model, opt, inputs, targets, s, impl);
       assert.ok(Math.abs(loss - step.loss) < 1e-5, `${impl} step ${s + 1}: loss ${loss} vs torch ${step.loss}`);
       for (const [name, v] of model.trainableParams()) close(v.dataSync(), step.after[name], `${impl} step ${s + 1} ${name}`, 1e-4);
-    });
-    const state = opt.exportState();
+    }
+    const state = await opt.exportState();
     assert.deepEqual(Object.keys(state.m).sort(), [...model.trainableParams().keys()].sort(), "moments only for A and B");
     for (const [n, before] of frozenBefore) assert.deepEqual(model.param(n).dataSync(), before, `${n} moved`);
     const logits = model.forward(inputs);
@@ -152,11 +152,11 @@ test("AdamW on A and B follows torch.optim.AdamW step by step; the base weights 
   }
 });
 
-test("merging folds (alpha/r)·A@B into the weights: the same logits from a plain model", () => {
+test("merging folds (alpha/r)·A@B into the weights: the same logits from a plain model", async () => {
   const model = loraModel(golden.bNonZero);
   const { inputs, targets } = batch();
   const withLoRA = model.forward(inputs);
-  const merged = model.mergedValues("blocks.0.ff.fc1.weight");
+  const merged = await model.mergedValues("blocks.0.ff.fc1.weight");
   model.mergeLoRA();
   assert.equal(model.lora, null);
   assert.deepEqual(model.param("blocks.0.ff.fc1.weight").dataSync(), merged);

@@ -6,6 +6,7 @@
  * batch kept. The mean is over batches of each batch's mean loss.
  * The engine line goes to stderr, so stdout is only the answer.
  */
+import type { EngineChoice } from "../engine";
 import { Command } from "commander";
 import { loadInstructionData, DEFAULT_DATA_FILE, InstructionEntry } from "../data/instruction-data";
 import { splitData } from "../data/split";
@@ -26,9 +27,9 @@ async function main(): Promise<void> {
     .option("--data <file>", "instruction data (JSON array of {instruction, input, output})", DEFAULT_DATA_FILE)
     .option("--split <name>", "train | val | test | all (the 85/10/5 split of the book, in file order)", "all")
     .option("--batch-size <n>", "sequences per batch", parseIntOption("batch-size", 1), BOOK_BATCH_SIZE)
-    .option("--backend <name>", "tensorflow | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
+    .option("--backend <name>", "tensorflow | webgpu | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
     .parse()
-    .opts<{ weights: string; data: string; split: string; batchSize: number; backend?: "auto" | "tensorflow" | "wasm" | "cpu" }>();
+    .opts<{ weights: string; data: string; split: string; batchSize: number; backend?: EngineChoice }>();
   if (!(SPLITS as readonly string[]).includes(opts.split)) {
     throw new ConfigError(`--split: expected one of ${SPLITS.join(", ")}, got "${opts.split}"`);
   }
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
     batchSize: opts.batchSize,
     collateOptions: { allowedMaxLength: model.cfg.contextLength },
   });
-  const loss = calcLossLoader(loader.batches(0), model);
+  const loss = await calcLossLoader(loader.batches(0), model);
   console.log(`loss: ${loss}`);
   model.dispose();
 }

@@ -19,6 +19,7 @@
  * the tests use to train a very small model in seconds; see lib/pretrained/select.ts.
  * A hidden `--response-tokens N` (tests only) caps the test-set responses (the book: 256).
  */
+import type { EngineChoice } from "../engine";
 import * as fs from "fs";
 import * as path from "path";
 import { Command, Option } from "commander";
@@ -60,7 +61,7 @@ interface FinetuneOptions {
   out?: string;
   force: boolean;
   resume?: string;
-  backend?: "auto" | "tensorflow" | "wasm" | "cpu";
+  backend?: EngineChoice;
   loraRank?: number;
   loraAlpha: number;
   recompute?: boolean;
@@ -84,7 +85,7 @@ function program(): Command {
     .option("--out <dir>", "run folder (default runs/<timestamp>)")
     .option("--force", "write into --out even if it exists and is not empty", false)
     .option("--resume <dir>", "continue the run in <dir> from its last checkpoint (same settings; --epochs may extend it)")
-    .option("--backend <name>", "tensorflow | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
+    .option("--backend <name>", "tensorflow | webgpu | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
     .option("--lora-rank <r>", "freeze the weights and train a LoRA update of this rank on every linear layer (exercise 7.4: 16)", parseIntOption("lora-rank", 1))
     .option("--lora-alpha <a>", "LoRA's alpha: the update is scaled by alpha / rank", parseNumberOption("lora-alpha", 0), BOOK_LORA_ALPHA)
     .option("--recompute", "recompute each block's activations in the backward pass: less memory, ~1/3 more compute (default: on for LoRA on wasm)")
@@ -232,7 +233,7 @@ async function main(): Promise<void> {
   const responses: Array<InstructionEntry & { model_response: string }> = [];
   const genBar = bars && test.length > 0 ? progressDisplay(test.length, "responses") : undefined;
   for (const entry of test) {
-    responses.push({ ...entry, model_response: generateResponse(model, entry, { maxNewTokens: opts.responseTokens }) });
+    responses.push({ ...entry, model_response: await generateResponse(model, entry, { maxNewTokens: opts.responseTokens }) });
     genBar?.tick();
     await new Promise((r) => setImmediate(r));
   }
@@ -247,7 +248,7 @@ async function main(): Promise<void> {
   log(`saved ${modelDir}`);
   if (model.lora !== null) {
     const adapterDir = path.join(outDir, LORA_ADAPTER_DIR);
-    saveLoRAAdapter(model, adapterDir);
+    await saveLoRAAdapter(model, adapterDir);
     log(`saved ${adapterDir} (the LoRA adapter alone: rank ${model.lora.rank}, alpha ${model.lora.alpha})`);
   }
   model.dispose();

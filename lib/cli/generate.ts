@@ -5,6 +5,7 @@
  * prompt is the book's `format_input` (Alpaca template without the response header).
  * The engine line goes to stderr, so stdout is only the response.
  */
+import type { EngineChoice } from "../engine";
 import { Command } from "commander";
 import { formatInput } from "../data/prompt";
 import { loadGPT2Directory } from "../weights/gpt2-directory";
@@ -22,7 +23,7 @@ interface GenerateCliOptions {
   temperature: number;
   topK?: number;
   seed: number;
-  backend?: "auto" | "tensorflow" | "wasm" | "cpu";
+  backend?: EngineChoice;
 }
 
 async function main(): Promise<void> {
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
     .option("--temperature <x>", "0 = greedy; > 0 samples from softmax(logits / temperature)", parseNumberOption("temperature", 0), 0)
     .option("--top-k <k>", "sample only among the k most likely tokens", parseIntOption("top-k", 1))
     .option("--seed <n>", "seed for sampling", parseIntOption("seed", 0), BOOK_SEED)
-    .option("--backend <name>", "tensorflow | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
+    .option("--backend <name>", "tensorflow | webgpu | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
     .parse()
     .opts<GenerateCliOptions>();
   if ((opts.instruction === undefined) === (opts.prompt === undefined)) {
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
   await startEngine(opts.backend, true);
   const model = await loadGPT2Directory(opts.weights);
   const prompt = opts.prompt ?? formatInput({ instruction: opts.instruction as string, input: opts.input ?? "" });
-  const response = responseForPrompt(model, prompt, {
+  const response = await responseForPrompt(model, prompt, {
     maxNewTokens: opts.maxNewTokens,
     temperature: opts.temperature,
     topK: opts.topK,

@@ -20,3 +20,6 @@ export class WeightsError extends CourseError {}
 
 /** A configuration that does not make sense: unknown model name, bad option value… */
 export class ConfigError extends CourseError {}
+
+/** A setup step that cannot go on: a missing tool (pip, a compiler), a download or build that failed… */
+export class SetupError extends CourseError {}

@@ -182,14 +182,15 @@ export class GPTModel {
    * The values a parameter has in the model as it computes: with LoRA, a wrapped layer's weight
    * merged with its update (W + (alpha/r) · A @ B); otherwise the parameter itself. (in, out) row-major.
    */
-  mergedValues(name: string): Float32Array {
+  async mergedValues(name: string): Promise<Float32Array> {
     const layer = this.adapter?.layers.get(name.replace(/\.weight$/, ""));
-    if (!name.endsWith(".weight") || layer === undefined) return this.param(name).dataSync() as Float32Array;
+    if (!name.endsWith(".weight") || layer === undefined) return (await this.param(name).data()) as Float32Array;
     const merged = tf.tidy(() => tf.add(this.param(name), layer.delta()));
-    const data = merged.dataSync() as Float32Array;
+    const data = (await merged.data()) as Float32Array;
     merged.dispose();
     return data;
   }
+
 
   /** Block i's trainable variables (its parameters, or its LoRA A and B), for recomputedBlock. */
   private blockTrainables(i: number): tf.Variable[] {

@@ -61,8 +61,8 @@ export async function saveCheckpoint(
   fs.mkdirSync(tmp, { recursive: true });
   // with LoRA: the base weights unmerged, and the adapter apart, so a resumed run trains the same A and B
   await saveGPT2Directory(parts.model, path.join(tmp, "model"), { lora: "base" });
-  if (parts.model.lora !== null) saveLoRAAdapter(parts.model, path.join(tmp, LORA_ADAPTER_DIR));
-  const { m, v, ...hyper } = parts.optimizer.exportState();
+  if (parts.model.lora !== null) await saveLoRAAdapter(parts.model, path.join(tmp, LORA_ADAPTER_DIR));
+  const { m, v, ...hyper } = await parts.optimizer.exportState();
   const tensors = new Map<string, TensorToWrite>();
   for (const [name, t] of Object.entries(m)) tensors.set(`m.${name}`, t);
   for (const [name, t] of Object.entries(v)) tensors.set(`v.${name}`, t);

@@ -180,19 +180,24 @@ function transpose2d(data: Float32Array, rows: number, cols: number): Float32Arr
  * A model with a LoRA adapter is saved merged (W + (alpha/r) · A @ B: what it computes), a plain
  * GPT-2 that loads anywhere; `{ lora: "base" }` writes the frozen base weights instead (a checkpoint
  * keeps the adapter apart, lib/weights/lora-adapter.ts).
+ * The parameters are read first, with `await data()` (the one way that works on every engine,
+ * GPUs included): while saving, host memory holds one copy of the weights.
  */
 export async function saveGPT2Directory(model: GPTModel, dir: string, opts: { lora?: "merge" | "base" } = {}): Promise<void> {
   const cfg = model.cfg;
   fs.mkdirSync(dir, { recursive: true });
   const merge = (opts.lora ?? "merge") === "merge";
-  const values = (name: string) => (merge ? model.mergedValues(name) : (model.param(name).dataSync() as Float32Array));
+  // every parameter read first, with `await data()`; with LoRA merged, each wrapped weight as W + (alpha/r)·A@B
+  const read = new Map<string, Float32Array>();
+  for (const name of model.params.keys()) read.set(name, merge ? await model.mergedValues(name) : ((await model.param(name).data()) as Float32Array));
+  const values = (name: string) => read.get(name) as Float32Array;
   const tied = isTied(values("tokEmb.weight"), values("outHead.weight"), cfg.vocabSize, cfg.embDim);
   const tensors = new Map<string, TensorToWrite>();
   for (const m of gpt2Layout(cfg)) {
     if (m.hf === LM_HEAD && tied) continue;
     // the library's body is transformers' `transformer.*`; its lm_head sits outside it
     const name = m.hf === LM_HEAD ? m.hf : HF_PREFIX + m.hf;
-    tensors.set(name, { shape: m.shape, data: () => gatherTensor(model, m, values) });
+    tensors.set(name, { shape: m.shape, data: () => gatherTensor(model, values, m) });
   }
   // transformers refuses safetensors files without a "format" in the metadata
   writeSafetensors(path.join(dir, WEIGHTS_FILE), tensors, { format: "pt" });
@@ -200,7 +205,7 @@ export async function saveGPT2Directory(model: GPTModel, dir: string, opts: { lo
 }
 
 /** The inverse of `placeTensor`: one checkpoint tensor's values from the library parameter(s). */
-function gatherTensor(model: GPTModel, m: MappedTensor, values: (name: string) => Float32Array): Float32Array {
+function gatherTensor(model: GPTModel, values: (name: string) => Float32Array, m: MappedTensor): Float32Array {
   if (m.how === "copy") return values(m.lib[0]);
   if (m.how === "transpose") {
     const [V, C] = m.shape;

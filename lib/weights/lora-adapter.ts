@@ -34,12 +34,13 @@ export interface AdapterConfig {
 }
 
 /** Writes the model's LoRA adapter into `dir` (created if needed). */
-export function saveLoRAAdapter(model: GPTModel, dir: string): void {
+export async function saveLoRAAdapter(model: GPTModel, dir: string): Promise<void> {
   const adapter = model.lora;
   if (adapter === null) throw new WeightsError(`saveLoRAAdapter: the model has no LoRA adapter to save into ${dir}`);
   fs.mkdirSync(dir, { recursive: true });
   const tensors = new Map<string, TensorToWrite>();
-  for (const [name, v] of adapter.params) tensors.set(name, { shape: v.shape.slice(), data: () => v.dataSync() as Float32Array });
+  // read with `await data()`, which works on every engine
+  for (const [name, v] of adapter.params) tensors.set(name, { shape: v.shape.slice(), data: (await v.data()) as Float32Array });
   writeSafetensors(path.join(dir, ADAPTER_WEIGHTS_FILE), tensors, { format: "pt", rank: String(adapter.rank), alpha: String(adapter.alpha) });
   const { vocabSize, contextLength, embDim, nHeads, nLayers } = model.cfg;
   const config: AdapterConfig = { rank: adapter.rank, alpha: adapter.alpha, targets: adapter.targets, base: { vocabSize, contextLength, embDim, nHeads, nLayers } };
