@@ -69,10 +69,14 @@ test("an existing run folder is not overwritten without --force", () => {
   assert.ok(!r.stderr.includes("    at "), "no stack trace");
 });
 
-test("evaluate prints `loss: <number>` for the saved model; generate prints only the response", () => {
-  const e = cli("evaluate", ["--weights", path.join(out, "model"), "--split", "val"]);
+test("loss prints `loss: <number>` for the saved model; evaluate, its old name, prints the same after one line saying so; generate prints only the response", () => {
+  const e = cli("loss", ["--weights", path.join(out, "model"), "--split", "val"]);
   assert.equal(e.code, 0, e.stderr);
   assert.match(e.stdout, /^loss: \d+\.\d+\n$/);
+  const alias = cli("evaluate", ["--weights", path.join(out, "model"), "--split", "val"]);
+  assert.equal(alias.code, 0, alias.stderr);
+  assert.equal(alias.stdout, e.stdout);
+  assert.match(alias.stderr, /^note: `npm run evaluate` is `npm run loss`: it computes the model's loss on the data; `npm run judge` scores responses \(section 7\.8\)$/m);
   const g = cli("generate", ["--weights", path.join(out, "model"), "--instruction", "Name a color.", "--max-new-tokens", "4"]);
   assert.equal(g.code, 0, g.stderr);
   assert.ok(!g.stdout.includes("engine:"), "the engine line goes to stderr");
@@ -84,12 +88,12 @@ test("bad input: one `error:` line, exit 1, no stack trace", () => {
   const cases: Array<[string, string[], RegExp]> = [
     ["generate", ["--weights", path.join(tmp, "missing"), "--prompt", "x"], /^error: .*missing/m],
     ["generate", ["--weights", path.join(out, "model")], /^error: give either --instruction/m],
-    ["evaluate", ["--weights", path.join(out, "model"), "--split", "nope"], /^error: --split/m],
+    ["loss", ["--weights", path.join(out, "model"), "--split", "nope"], /^error: --split/m],
     ["finetune", ["--model", "gpt9", "--out", path.join(tmp, "x")], /^error: unknown model "gpt9"/m],
     // a bad number: the same one line for every command (cli/common.ts's parsers)
     ["finetune", ["--epochs", "0"], /^error: --epochs must be an integer >= 1, got "0"$/m],
     ["generate", ["--weights", path.join(out, "model"), "--prompt", "x", "--temperature", "hot"], /^error: --temperature must be a number >= 0, got "hot"$/m],
-    ["evaluate", ["--weights", path.join(out, "model"), "--backend", "gpu9"], /^error: --backend must be one of auto, tensorflow, wasm, cpu, got "gpu9"$/m],
+    ["loss", ["--weights", path.join(out, "model"), "--backend", "gpu9"], /^error: --backend must be one of auto, tensorflow, wasm, cpu, got "gpu9"$/m],
   ];
   for (const [name, args, pattern] of cases) {
     const r = cli(name, args);
@@ -100,10 +104,10 @@ test("bad input: one `error:` line, exit 1, no stack trace", () => {
 });
 
 test("--help works on every command", () => {
-  for (const name of ["finetune", "evaluate", "generate"]) {
+  for (const name of ["finetune", "loss", "evaluate", "generate", "judge"]) {
     const r = cli(name, ["--help"]);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /Usage: /);
-    assert.ok(!r.stdout.includes("--response-tokens"), "the tests-only option stays hidden");
+    assert.ok(!r.stdout.includes("--response-tokens") && !r.stdout.includes("--retry-delay-ms"), "the tests-only options stay hidden");
   }
 });

@@ -1,5 +1,5 @@
 /**
- * What every command (finetune, evaluate, generate, bench, padding-report) shares: error
+ * What every command (finetune, loss, judge, generate, bench, padding-report) shares: error
  * handling, number parsing for options, and starting the engine.
  * (Choosing the model for `--model` is lib/pretrained/select.ts's `chooseModel`.)
  */
