@@ -15,7 +15,8 @@ import { loadGPT2Directory } from "../weights/gpt2-directory";
 import { calcLossLoader } from "../train/loss";
 import { BOOK_BATCH_SIZE } from "../core/book";
 import { ConfigError } from "../core/errors";
-import { parseBackend, parseIntOption, runCli, startEngine } from "./common";
+import { PROMPT_STYLES, PromptStyle } from "../data/prompt";
+import { parseBackend, parseIntOption, parsePromptStyle, runCli, startEngine } from "./common";
 
 const SPLITS = ["train", "val", "test", "all"] as const;
 
@@ -26,9 +27,11 @@ export async function main(): Promise<void> {
     .option("--data <file>", "instruction data (JSON array of {instruction, input, output})", DEFAULT_DATA_FILE)
     .option("--split <name>", "train | val | test | all (the 85/10/5 split of the book, in file order)", "all")
     .option("--batch-size <n>", "sequences per batch", parseIntOption("batch-size", 1), BOOK_BATCH_SIZE)
+    .option("--prompt-style <name>", `prompt format the model was fine-tuned on: ${PROMPT_STYLES.join(" | ")}`, parsePromptStyle, "alpaca")
+    .option("--mask-instructions", "the loss over the responses only (exercise 7.2's targets)", false)
     .option("--backend <name>", "tensorflow | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
     .parse()
-    .opts<{ weights: string; data: string; split: string; batchSize: number; backend?: "auto" | "tensorflow" | "wasm" | "cpu" }>();
+    .opts<{ weights: string; data: string; split: string; batchSize: number; promptStyle: PromptStyle; maskInstructions: boolean; backend?: "auto" | "tensorflow" | "wasm" | "cpu" }>();
   if (!(SPLITS as readonly string[]).includes(opts.split)) {
     throw new ConfigError(`--split: expected one of ${SPLITS.join(", ")}, got "${opts.split}"`);
   }
@@ -37,7 +40,7 @@ export async function main(): Promise<void> {
   const entries: InstructionEntry[] =
     opts.split === "all" ? data : splitData(data, { source: opts.data })[opts.split as "train" | "val" | "test"];
   const model = await loadGPT2Directory(opts.weights);
-  const dataset = new InstructionDataset(entries);
+  const dataset = new InstructionDataset(entries, { promptStyle: opts.promptStyle, maskInstructions: opts.maskInstructions });
   const notice = dataset.truncationNotice(model.cfg.contextLength, `--split ${opts.split}`);
   if (notice) console.error(notice); // stderr: stdout is only the answer
   const loader = new DataLoader(dataset, {

@@ -14,7 +14,7 @@ import * as tf from "@tensorflow/tfjs";
 import { BOOK_MAX_NEW_TOKENS, BOOK_SEED } from "../core/book";
 import { ConfigError } from "../core/errors";
 import { Rng } from "../core/random";
-import { formatInput, RESPONSE_HEADER } from "../data/prompt";
+import { formatInput, PromptStyle, responseMarker } from "../data/prompt";
 import { decodeTokens, encodeText, END_OF_TEXT } from "../data/tokenizer";
 import type { InstructionEntry } from "../data/instruction-data";
 import type { GPTModel } from "../model/gpt";
@@ -162,16 +162,17 @@ export function tokenIdsToText(ids: tf.Tensor | number[] | number[][]): string {
   return decodeTokens(flat);
 }
 
-export type ResponseOptions = Partial<GenerateOptions>;
-
-/** "### Response:", the response header without its newlines: the model may space it differently. */
-const RESPONSE_MARKER = RESPONSE_HEADER.trim();
+export type ResponseOptions = Partial<GenerateOptions> & {
+  /** the prompt format the model was fine-tuned on (default "alpaca"; "phi3": exercise 7.1) */
+  promptStyle?: PromptStyle;
+};
 
 /**
  * Section 7.7: the prompt is `formatInput(entry)` alone (the model writes the
  * "### Response:" header itself, having learned it), generation stops at
  * <|endoftext|>, and the response is the text after the prompt with
- * "### Response:" removed and surrounding whitespace trimmed.
+ * "### Response:" removed and surrounding whitespace trimmed. With `promptStyle: "phi3"`
+ * (exercise 7.1) the prompt is the Phi-3 format and "<|assistant|>:" is removed instead.
  * Defaults as the book: BOOK_MAX_NEW_TOKENS (256) new tokens, greedy, eos = END_OF_TEXT; with the key/value
  * cache on (same tokens, many times faster; `kvCache: false` runs the book's plain loop).
  */
@@ -180,7 +181,7 @@ export function generateResponse(
   entry: Pick<InstructionEntry, "instruction" | "input">,
   opts: ResponseOptions = {},
 ): string {
-  return responseForPrompt(model, formatInput(entry), opts);
+  return responseForPrompt(model, formatInput(entry, opts.promptStyle), opts);
 }
 
 /** Like `generateResponse`, for a raw prompt string (the CLI's `--prompt`). */
@@ -194,6 +195,7 @@ export function responseForPrompt(model: GPTModel, prompt: string, opts: Respons
     kvCache: opts.kvCache ?? true,
   });
   const text = decodeTokens(ids);
+  // the header without its newlines ("### Response:"): the model may space it differently.
   // split/join: Python's str.replace removes every occurrence, not just the first
-  return text.slice(prompt.length).split(RESPONSE_MARKER).join("").trim();
+  return text.slice(prompt.length).split(responseMarker(opts.promptStyle)).join("").trim();
 }
