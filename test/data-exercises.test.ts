@@ -8,6 +8,7 @@ import { InstructionDataset } from "../lib/data/dataset";
 import { collateArrays } from "../lib/data/collate";
 import { DataLoader } from "../lib/data/loader";
 import { encodeText } from "../lib/data/tokenizer";
+import { extractResponse } from "../lib/generate/generate";
 
 test("exercise 7.1: the Phi-3 format of entries 50 and 999, as the book's solution prints them", async () => {
   const data = await loadInstructionData();
@@ -89,4 +90,14 @@ test("phi3 + masking: the prompt lengths are those of the Phi-3 prompt", () => {
   const ds = new InstructionDataset(SAMPLE, { promptStyle: "phi3", maskInstructions: true });
   assert.deepEqual(ds.promptLengths, SAMPLE.map((e) => encodeText(formatInput(e, "phi3")).length));
   assert.deepEqual(ds.encoded[0], encodeText(formatTrainingText(SAMPLE[0], "phi3")));
+});
+
+test("exercise 7.1: the response is taken out of a generated text with the Phi-3 header removed", () => {
+  const entry = { instruction: "Name the author of 'Pride and Prejudice'.", input: "" };
+  const prompt = formatInput(entry, "phi3");
+  assert.equal(extractResponse(`${prompt}\n<|assistant|>:\nJane Austen. `, prompt, "phi3"), "Jane Austen.");
+  // the Alpaca header stays in a Phi-3 answer (it is not this format's marker), and the other way round
+  assert.equal(extractResponse(`${prompt}\n### Response:\nx`, prompt, "phi3"), "### Response:\nx");
+  const alpaca = formatInput(entry);
+  assert.equal(extractResponse(`${alpaca}\n\n### Response:\nJane Austen.`, alpaca), "Jane Austen.");
 });

@@ -194,8 +194,16 @@ export function responseForPrompt(model: GPTModel, prompt: string, opts: Respons
     eosId: opts.eosId ?? END_OF_TEXT,
     kvCache: opts.kvCache ?? true,
   });
-  const text = decodeTokens(ids);
-  // the header without its newlines ("### Response:"): the model may space it differently.
+  return extractResponse(decodeTokens(ids), prompt, opts.promptStyle);
+}
+
+/**
+ * The response in a generated text: what follows the prompt, with the response header removed
+ * and whitespace trimmed (the book's `generated_text[len(input_text):].replace("### Response:", "").strip()`,
+ * with "<|assistant|>:" for the Phi-3 format).
+ */
+export function extractResponse(generated: string, prompt: string, style: PromptStyle = "alpaca"): string {
+  // the header without its newlines: the model may space it differently.
   // split/join: Python's str.replace removes every occurrence, not just the first
-  return text.slice(prompt.length).split(responseMarker(opts.promptStyle)).join("").trim();
+  return generated.slice(prompt.length).split(responseMarker(style)).join("").trim();
 }
