@@ -31,7 +31,12 @@ export function judgePrompt(entry: Pick<InstructionEntry, "instruction" | "input
   return parts.join("\n");
 }
 
-export type ParsedScore = { score: number } | { score: null; reason: string };
+export interface ParsedScore {
+  /** 0-100, or null when the answer is not one integer in that range */
+  score: number | null;
+  /** why there is no score */
+  reason?: string;
+}
 
 /**
  * The judge's answer as a score: the whole answer, trimmed, must be one integer from 0 to 100
