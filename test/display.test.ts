@@ -2,7 +2,7 @@
 // (Rendering in a real Jupyter page is checked by test/browser/run.ts.)
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { formatDuration, inNotebook, plotBundle, plotHtml, progressDisplay, progressText, tableHtml, tableText, PLOTLY_MIME } from "../lib/display";
+import { formatDuration, inNotebook, plotBundle, plotHtml, progressDisplay, progressText, tableHtml, tableText, FIGURE_MIME } from "../lib/display";
 import { ConfigError } from "../lib/core/errors";
 
 const df = { columns: ["instruction", "tokens"], index: [0, 1], values: [["a <b> & c", 61], ["line1\nline2", 47.25]] };
@@ -46,10 +46,11 @@ test("progressDisplay rejects a bad total and runs in a terminal", () => {
   bar.done();
 });
 
-test("plotBundle: plotly mime, offline HTML with no CDN, text; no image when skipped", async () => {
+test("plotBundle: figure JSON (not plotly's mime), offline HTML with no CDN, text; no image when skipped", async () => {
   const fig = { data: [{ x: [1, 2], y: [3, 4], type: "scatter" }], layout: { title: { text: "Loss </script>" } } };
   const { bundle, note } = await plotBundle(fig, { staticImage: false });
-  assert.deepEqual((bundle[PLOTLY_MIME] as { data: unknown }).data, fig.data);
+  assert.deepEqual((bundle[FIGURE_MIME] as { data: unknown }).data, fig.data);
+  assert.equal(bundle["application/vnd.plotly.v1+json"], undefined, "plotly's own mime lets its JupyterLab renderer rewrite the output");
   const html = bundle["text/html"] as string;
   assert.ok(!/cdn|https?:/i.test(html), "no CDN or remote URL in the HTML fallback");
   assert.equal((html.match(/<\/script>/g) ?? []).length, 1, "the figure JSON cannot close the script tag");

@@ -1,18 +1,22 @@
 // showPlot: a plotly chart as ONE notebook output carrying three renderings, so each front
 // end picks the best it can show:
-//   application/vnd.plotly.v1+json  JupyterLab (with plotly's extension) and VS Code draw it natively;
-//   text/html                       the static image, replaced by the interactive chart when the page
-//                                   runs scripts (classic Notebook, JupyterLab). plotly.js is loaded
-//                                   once per page from the Jupyter server itself (/files/...), never a
-//                                   CDN, so it works offline and keeps the saved notebook small
-//                                   (inlining plotly.min.js would add 4.8 MB per chart);
-//   image/png                       GitHub's viewer and nbconvert, which run no JavaScript.
+//   text/html      the static image, replaced by the interactive chart when the page runs scripts
+//                  (JupyterLab, the classic Notebook). plotly.js is loaded once per page from the Jupyter
+//                  server itself (/files/...), never a CDN, so it works offline and keeps the saved
+//                  notebook small (inlining plotly.min.js would add 4.8 MB per chart);
+//   image/png      GitHub's viewer, nbconvert and VS Code, which run no page scripts;
+//   FIGURE_MIME    the figure itself (data and layout), for tests and tools. Deliberately not plotly's
+//                  own "application/vnd.plotly.v1+json": with plotly's JupyterLab extension installed,
+//                  that one wins over text/html, shows the PNG until the mouse passes, then redraws with
+//                  its own plotly.js (other axis ticks) and writes a new PNG into the notebook, so merely
+//                  reading a notebook marked it changed.
 import * as path from "path";
 import { PLOT_SIZE } from "../core/book";
 import { emitBundle, escapeHtml, inNotebook, MimeBundle } from "./kernel";
 import { FigureImageOptions, PlotlyFigure, plotlyScriptPath, renderFigureImage } from "./figure-image";
 
-export const PLOTLY_MIME = "application/vnd.plotly.v1+json";
+/** The figure JSON in a chart output (see above for why not plotly's own mime type). */
+export const FIGURE_MIME = "application/vnd.course.figure+json";
 
 export interface ShowPlotOptions extends FigureImageOptions {
   /** Skip the static image (faster; GitHub will then show nothing for this chart). */
@@ -103,7 +107,7 @@ export async function plotBundle(figure: PlotlyFigure, opts: ShowPlotOptions = {
   const layout = figure.layout ?? {};
   const title = typeof layout.title === "string" ? layout.title : (layout.title as { text?: string } | undefined)?.text;
   const bundle: MimeBundle = {
-    [PLOTLY_MIME]: { data: figure.data, layout, ...(figure.config ? { config: figure.config } : {}) },
+    [FIGURE_MIME]: { data: figure.data, layout, ...(figure.config ? { config: figure.config } : {}) },
     "text/html": plotHtml(figure, png, rel, id),
     "text/plain": `<plotly chart${title ? `: ${title}` : ""}, ${figure.data.length} trace(s)${png ? "" : `; no static image: ${img.reason}`}>`,
   };

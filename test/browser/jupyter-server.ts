@@ -1,6 +1,8 @@
-// A real Jupyter server (Debian's classic `jupyter notebook`) for the browser test: tslab
-// kernel registered in a temp folder this test owns, loopback port, random token, and the
-// notebooks made read-only so running them in the browser never rewrites the committed files.
+// A real JupyterLab for the browser test, started as `npm run lab` starts it (scripts/jupyter.ts:
+// the course's Python environment, the course's kernelspec, served from the repository root),
+// plus what a test needs: loopback port, random token, a private config folder, no browser of its
+// own, the app exposed as window.jupyterapp for the driver, and saves answered without writing, so
+// running the notebooks never rewrites the committed files.
 // `stop()` always ends the server, its kernels and the temp folder.
 import { ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -8,24 +10,24 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { labCommand } from "../../scripts/jupyter";
 
 export interface JupyterServer {
   /** http://127.0.0.1:<port>/ */
   baseUrl: string;
   token: string;
-  /** The URL that opens `relPath` (relative to the server root) in the classic notebook UI. */
-  notebookUrl(relPath: string): string;
+  /** The URL that opens `relPath` (relative to the server root) in JupyterLab, in a fresh workspace named `workspace`. */
+  notebookUrl(relPath: string, workspace: string): string;
   /** Everything the server printed (for a failure report). */
   log(): string;
   stop(): Promise<void>;
 }
 
 export interface StartOptions {
-  /** The folder the server serves (the repository root, so /files/node_modules/... exists). */
-  root: string;
+  /** The python whose JupyterLab runs (the course's environment, or NOTEBOOK_PYTHON). */
+  python: string;
   /** Extra environment for the kernels (they inherit the server's). */
   env?: Record<string, string>;
-  jupyter?: string;
   timeoutMs?: number;
 }
 
@@ -44,14 +46,13 @@ async function freePort(): Promise<number> {
 // Autosave would write the executed notebooks back into notebooks/*.ipynb; this contents
 // manager answers saves without writing (the test reads outputs from the page instead).
 const CONFIG_PY = `
-from notebook.services.contents.largefilemanager import LargeFileManager
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 
-class ReadOnlyContents(LargeFileManager):
-    def save(self, model, path=""):
-        return self.get(path, content=False)
+class ReadOnlyContents(AsyncLargeFileManager):
+    async def save(self, model, path=""):
+        return await self.get(path, content=False)
 
-c.NotebookApp.contents_manager_class = ReadOnlyContents
-c.NotebookApp.open_browser = False
+c.ServerApp.contents_manager_class = ReadOnlyContents
 `;
 
 /** Processes whose command line mentions `marker` (the kernels of this server: their connection files are in our temp dir). */
@@ -81,36 +82,34 @@ function alive(pid: number): boolean {
 
 export async function startJupyter(opts: StartOptions): Promise<JupyterServer> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "course-browser-jupyter-"));
-  const tslab = path.join(opts.root, "node_modules", ".bin", "tslab");
-  if (!fs.existsSync(tslab)) throw new Error(`tslab not found at ${tslab}: run npm install first`);
-  // the kernelspec `tslab install` writes, pointing at this checkout's tslab
-  const kdir = path.join(tmp, "data", "kernels", "tslab");
-  fs.mkdirSync(kdir, { recursive: true });
-  fs.writeFileSync(path.join(kdir, "kernel.json"), JSON.stringify({ argv: [tslab, "kernel", "--config-path", "{connection_file}"], display_name: "TypeScript", language: "typescript" }));
   fs.mkdirSync(path.join(tmp, "config"), { recursive: true });
-  fs.writeFileSync(path.join(tmp, "config", "jupyter_notebook_config.py"), CONFIG_PY);
+  fs.writeFileSync(path.join(tmp, "config", "jupyter_server_config.py"), CONFIG_PY);
+  // no "Would you like to get notified about official Jupyter news?" toast over the outputs
+  const notify = path.join(tmp, "config", "lab", "user-settings", "@jupyterlab", "apputils-extension");
+  fs.mkdirSync(notify, { recursive: true });
+  fs.writeFileSync(path.join(notify, "notification.jupyterlab-settings"), JSON.stringify({ fetchNews: "false", checkForUpdates: false }));
   fs.mkdirSync(path.join(tmp, "runtime"), { recursive: true });
 
   const port = await freePort();
   const token = randomBytes(16).toString("hex");
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    ...opts.env,
-    JUPYTER_DATA_DIR: path.join(tmp, "data"),
-    JUPYTER_PATH: path.join(tmp, "data"),
-    JUPYTER_CONFIG_DIR: path.join(tmp, "config"),
-    JUPYTER_RUNTIME_DIR: path.join(tmp, "runtime"),
-    PATH: [path.join(opts.root, "node_modules", ".bin"), process.env.PATH].join(path.delimiter),
-  };
-  let output = "";
-  const jupyter = opts.jupyter ?? (fs.existsSync("/usr/bin/jupyter") ? "/usr/bin/jupyter" : "jupyter");
-  const child: ChildProcess = spawn(
-    jupyter,
-    ["notebook", "--no-browser", "--ip=127.0.0.1", `--port=${port}`, "--port-retries=0", `--NotebookApp.token=${token}`, `--notebook-dir=${opts.root}`,
-      // CI containers run as root; the classic server refuses that without this flag
-      ...(process.getuid?.() === 0 ? ["--allow-root"] : [])],
-    { env, cwd: opts.root, detached: true /* its own process group, killed as one */, stdio: ["ignore", "pipe", "pipe"] },
+  const lab = labCommand(
+    opts.python,
+    ["--no-browser", "--ip=127.0.0.1", `--port=${port}`, "--port-retries=0", `--IdentityProvider.token=${token}`, "--LabApp.expose_app_in_browser=True"],
+    {
+      ...process.env,
+      ...opts.env,
+      // settings, workspaces and connection files of this run only (the kernelspec comes from labCommand)
+      JUPYTER_CONFIG_DIR: path.join(tmp, "config"),
+      JUPYTER_RUNTIME_DIR: path.join(tmp, "runtime"),
+    },
   );
+  let output = "";
+  const child: ChildProcess = spawn(lab.command, lab.args, {
+    env: lab.env,
+    cwd: lab.cwd,
+    detached: true /* its own process group, killed as one */,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   child.stdout!.on("data", (b) => (output += b));
   child.stderr!.on("data", (b) => (output += b));
   let exited = false;
@@ -146,8 +145,8 @@ export async function startJupyter(opts: StartOptions): Promise<JupyterServer> {
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   try {
     for (;;) {
-      if (exited) throw new Error(`jupyter notebook exited at start:\n${output.slice(-2000)}`);
-      if (Date.now() > deadline) throw new Error(`jupyter notebook did not answer on port ${port}:\n${output.slice(-2000)}`);
+      if (exited) throw new Error(`jupyter lab exited at start:\n${output.slice(-2000)}`);
+      if (Date.now() > deadline) throw new Error(`jupyter lab did not answer on port ${port}:\n${output.slice(-2000)}`);
       try {
         const res = await fetch(`http://127.0.0.1:${port}/api/kernelspecs?token=${token}`, { signal: AbortSignal.timeout(2000) });
         if (res.ok) {
@@ -168,7 +167,7 @@ export async function startJupyter(opts: StartOptions): Promise<JupyterServer> {
   return {
     baseUrl,
     token,
-    notebookUrl: (rel) => `${baseUrl}notebooks/${rel.split(path.sep).map(encodeURIComponent).join("/")}?token=${token}`,
+    notebookUrl: (rel, workspace) => `${baseUrl}lab/workspaces/${encodeURIComponent(workspace)}/tree/${rel.split(path.sep).map(encodeURIComponent).join("/")}?reset&token=${token}`,
     log: () => output,
     stop,
   };

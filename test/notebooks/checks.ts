@@ -106,7 +106,7 @@ CHECKS["03"] = [
   {
     name: "the padding chart is a plotly figure with a static image",
     test: (nb) => {
-      assert.equal(nb.mime("padding-chart", "application/vnd.plotly.v1+json").length, 1, "no plotly output");
+      assert.equal(nb.mime("padding-chart", "application/vnd.course.figure+json").length, 1, "no plotly output");
       const png = nb.mime("padding-chart", "image/png");
       // Off CI, a machine without Chromium gets the chart without its static image, and the output says why
       const why = /no static image: (.*)>/.exec(nb.text("padding-chart"));
@@ -121,7 +121,7 @@ const offline = (nb: ExecutedNotebook, tag: string) => /NOT pretrained/.test(nb.
 
 /** The chart cell carries a plotly figure and, on CI, its static PNG (as for notebook 03). */
 const chartWithImage = (tag: string) => (nb: ExecutedNotebook) => {
-  assert.equal(nb.mime(tag, "application/vnd.plotly.v1+json").length, 1, "no plotly output");
+  assert.equal(nb.mime(tag, "application/vnd.course.figure+json").length, 1, "no plotly output");
   const png = nb.mime(tag, "image/png");
   const why = /no static image: (.*)>/.exec(nb.text(tag));
   if (png.length === 0 && why && !process.env.CI) return console.log(`    (no static image here: ${why[1]}; CI requires it)`);

@@ -1,7 +1,8 @@
 """Execute one notebook top to bottom with a Jupyter kernel (nbclient) and save the result.
 
-Run by test/notebooks/run.ts with Debian's /usr/bin/python3 (python3-nbclient), which is
-what CI has; the TypeScript side does the checking, this file only executes.
+Run by test/notebooks/run.ts with the course's own Python environment (.cache/python-env,
+made by scripts/python-env.ts) or NOTEBOOK_PYTHON; the TypeScript side does the checking,
+this file only executes.
 
 usage: execute.py <in.ipynb> <out.ipynb> [--kernel tslab] [--timeout SECONDS]
 

@@ -1,5 +1,5 @@
 // Notebook tests: execute every notebooks/NN-*.ipynb top to bottom with the tslab kernel
-// (Debian's Jupyter via nbclient, see execute.py), fail on any error output, and check each
+// (nbclient from the course's own Python environment, see execute.py and scripts/python-env.ts), fail on any error output, and check each
 // notebook's key outputs (checks.ts). The book does the same with `pytest --nbval`.
 //
 //   npm run test:notebooks            # all notebooks; executed copies go to test-output/notebooks/
@@ -7,32 +7,21 @@
 //   npm run test:notebooks -- path/to/x.ipynb   # any notebook file (checks by its first two characters)
 //   npm run notebooks:execute         # same, and save the outputs into notebooks/*.ipynb when all passes
 //   COURSE_QUICK=0 COURSE_OFFLINE=0 npm run test:notebooks -- 05   # a reader's settings: full data, GPT-2 if online
+//   NOTEBOOK_PYTHON=python3 npm run test:notebooks   # a python of your own with nbclient, instead of .cache/python-env
 //
 // The last line printed is "N passed, N failed"; the exit status is 1 when anything failed.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { KERNEL_DATA_DIR, writeKernelspec } from "../../scripts/jupyter";
+import { notebookPython, PythonEnvError } from "../../scripts/python-env";
 import { CHECKS } from "./checks";
 import { ExecutedNotebook } from "./notebook";
 
 const ROOT = path.resolve(__dirname, "../..");
 const NOTEBOOKS = path.join(ROOT, "notebooks");
 const OUT = path.join(ROOT, "test-output", "notebooks");
-// The kernel is registered in a folder this script owns, so a fresh machine needs no `tslab install`.
-const JUPYTER_DIR = path.join(ROOT, ".cache", "jupyter");
 const CELL_TIMEOUT_S = Number(process.env.NOTEBOOK_CELL_TIMEOUT ?? 1800);
-// Debian's python3 has nbclient; the python3 first on PATH may be another one without it.
-const PYTHON = process.env.NOTEBOOK_PYTHON ?? (fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
-
-/** Write the kernelspec `tslab install` would write, pointing at this checkout's tslab binary. */
-function registerKernel(): void {
-  const tslab = path.join(ROOT, "node_modules", ".bin", "tslab");
-  if (!fs.existsSync(tslab)) throw new Error(`tslab not found at ${tslab}: run npm install first`);
-  const dir = path.join(JUPYTER_DIR, "kernels", "tslab");
-  fs.mkdirSync(dir, { recursive: true });
-  const spec = { argv: [tslab, "kernel", "--config-path", "{connection_file}"], display_name: "TypeScript", language: "typescript" };
-  fs.writeFileSync(path.join(dir, "kernel.json"), JSON.stringify(spec, null, 1) + "\n");
-}
 
 /** The slowest code cell, from the timestamps nbclient records in each cell's metadata. */
 function slowestCell(nb: ExecutedNotebook): string {
@@ -66,7 +55,17 @@ function main(): number {
         .sort()
         .map((f) => path.join(NOTEBOOKS, f));
 
-  registerKernel();
+  // The kernel is registered in a folder of ours (.cache/jupyter), so a fresh machine needs no `tslab install`.
+  writeKernelspec();
+  let python: string;
+  try {
+    python = notebookPython();
+  } catch (e) {
+    if (!(e instanceof PythonEnvError)) throw e;
+    console.log(`not ok 1 - a Python for the notebook tests\n    ${e.message}`);
+    console.log("0 passed, 1 failed");
+    return 1;
+  }
   fs.mkdirSync(OUT, { recursive: true });
   // COURSE_OFFLINE=1: the offline path (the tiny config, no downloads); COURSE_QUICK=1: the quick settings of
   // notebooks 05 and 06 (a training subset, 5 test responses), so CI runs them in minutes. Either can be overridden.
@@ -74,7 +73,7 @@ function main(): number {
     ...process.env,
     COURSE_OFFLINE: process.env.COURSE_OFFLINE ?? "1",
     COURSE_QUICK: process.env.COURSE_QUICK ?? "1",
-    JUPYTER_PATH: [JUPYTER_DIR, process.env.JUPYTER_PATH].filter(Boolean).join(path.delimiter),
+    JUPYTER_PATH: [KERNEL_DATA_DIR, process.env.JUPYTER_PATH].filter(Boolean).join(path.delimiter),
   };
 
   const results: Result[] = [];
@@ -82,6 +81,14 @@ function main(): number {
     results.push(r);
     console.log(`${r.ok ? "ok" : "not ok"} ${results.length} - ${r.name}${r.detail ? `\n    ${r.detail.split("\n").join("\n    ")}` : ""}`);
   };
+  // the kernel Jupyter starts (scripts/tslab-kernel.js) says "busy" until its last queued cell ends
+  const spec = JSON.parse(fs.readFileSync(path.join(KERNEL_DATA_DIR, "kernels", "tslab", "kernel.json"), "utf8")) as { argv: string[] };
+  const status = spawnSync(python, [path.join(__dirname, "kernel_status.py"), ...spec.argv], { encoding: "utf8", timeout: 120_000 });
+  record({
+    name: "the kernel reports busy while any queued cell runs",
+    ok: status.status === 0,
+    detail: status.status === 0 ? undefined : `${status.stdout}${status.stderr}`.trim().split("\n").slice(-8).join("\n"),
+  });
   if (files.length === 0) record({ name: "notebooks found", ok: false, detail: `no notebooks/NN-*.ipynb match ${filters.join(" ") || "*"}` });
 
   const started = Date.now();
@@ -90,7 +97,7 @@ function main(): number {
     const id = file.slice(0, 2);
     const target = path.join(OUT, file);
     const t0 = Date.now();
-    const run = spawnSync(PYTHON, [path.join(__dirname, "execute.py"), source, target, "--timeout", String(CELL_TIMEOUT_S)], {
+    const run = spawnSync(python, [path.join(__dirname, "execute.py"), source, target, "--timeout", String(CELL_TIMEOUT_S)], {
       env,
       encoding: "utf8",
       maxBuffer: 64 * 1024 * 1024,
