@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  const host = opts.host ?? process.env.OLLAMA_HOST ?? OLLAMA_DEFAULT_HOST;
+  const host = opts.host || process.env.OLLAMA_HOST || OLLAMA_DEFAULT_HOST;
   const client = judgeClient({
     api: opts.api, host, model: opts.model, seed: opts.seed, temperature: opts.temperature, numCtx: opts.numCtx, stream: opts.stream,
   });
