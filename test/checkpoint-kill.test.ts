@@ -25,7 +25,7 @@ const startChild = (runDir: string, mode: string, i: number) => startSaver([runD
 /** Saves checkpoint `i` in this process. */
 async function saveHere(runDir: string, i: number): Promise<void> {
   const { model, optimizer } = checkpointModel();
-  await saveCheckpoint(runDir, checkpointParts(model, optimizer, i));
+  await saveCheckpoint(runDir, await checkpointParts(model, optimizer, i));
   optimizer.dispose();
   model.dispose();
 }

@@ -117,7 +117,7 @@ test("bad input: one `error:` line, exit 1, no stack trace", () => {
     ["finetune", ["--prompt-style", "chatml"], /^error: --prompt-style must be one of alpaca, phi3, got "chatml"$/m],
     ["finetune", ["--model", configFile, "--limit", "40", "--allowed-max-length", "300", "--out", path.join(tmp, "too-long")], /^error: --allowed-max-length 300 is longer than the model's context length \(256 tokens\)$/m],
     ["generate", ["--weights", path.join(out, "model"), "--prompt", "x", "--temperature", "hot"], /^error: --temperature must be a number >= 0, got "hot"$/m],
-    ["loss", ["--weights", path.join(out, "model"), "--backend", "gpu9"], /^error: --backend must be one of auto, tensorflow, wasm, cpu, got "gpu9"$/m],
+    ["loss", ["--weights", path.join(out, "model"), "--backend", "gpu9"], /^error: --backend must be one of auto, tensorflow, webgpu, wasm, cpu, got "gpu9"$/m],
   ];
   for (const [name, args, pattern] of cases) {
     const r = cli(name, args);

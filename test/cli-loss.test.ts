@@ -62,7 +62,7 @@ test("loss cuts batches to the model's context length: a 32-token model on longe
   await saveGPT2Directory(model, weights);
   // what loss must print: the book's calc_loss_loader with allowed_max_length = the model's context
   const loader = new DataLoader(new InstructionDataset(fixture.entries), { batchSize: fixture.batchSize, collateOptions: { allowedMaxLength: 32 } });
-  const expected = calcLossLoader(loader.batches(0), model);
+  const expected = await calcLossLoader(loader.batches(0), model);
   model.dispose();
   const data = path.join(tmp, "data-ctx32.json");
   fs.writeFileSync(data, JSON.stringify(fixture.entries));

@@ -15,7 +15,7 @@ const PYTHON = process.env.COURSE_PYTHON || "python3";
 test("bench: an unknown config is a one-line error and exit 1", () => {
   const r = run(["--config", "gpt2-huge", "--steps", "1", "--gen", "0", "--backend", "cpu"]);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /^error: --config: unknown "gpt2-huge"; choose one of bench-tiny, gpt2-small$/m);
+  assert.match(r.stderr, /^error: --config: unknown "gpt2-huge"; choose one of bench-tiny, gpt2-small, gpt2-medium$/m);
   assert.doesNotMatch(r.stderr, /\n\s+at /); // no stack trace
 });
 

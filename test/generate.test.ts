@@ -31,25 +31,25 @@ before(async () => {
 });
 
 for (const name of ["small", "vocab"]) {
-  test(`${name}: greedy generate gives PyTorch's tokens (cropping to the context when the text outgrows it)`, () => {
+  test(`${name}: greedy generate gives PyTorch's tokens (cropping to the context when the text outgrows it)`, async () => {
     const g = load(name);
     const model = deterministicModel(g.config, { tiedHead: g.tiedHead });
     const steps = g.greedy[0].length - g.prompt[0].length;
     const idx = tf.tensor2d(g.prompt, undefined, "int32");
-    const out = generate(model, idx, { maxNewTokens: steps, contextSize: g.config.contextLength });
-    assert.deepEqual(out.arraySync(), g.greedy);
+    const out = await generate(model, idx, { maxNewTokens: steps, contextSize: g.config.contextLength });
+    assert.deepEqual(await out.array(), g.greedy);
     tf.dispose([idx, out]);
     model.dispose();
   });
 }
 
 for (const name of ["small", "vocab"]) {
-  test(`${name}: the key/value cache gives PyTorch's greedy tokens too, and the same logits as forward`, () => {
+  test(`${name}: the key/value cache gives PyTorch's greedy tokens too, and the same logits as forward`, async () => {
     const g = load(name);
     const model = deterministicModel(g.config, { tiedHead: g.tiedHead });
     const steps = g.greedy[0].length - g.prompt[0].length;
     const before = tf.memory().numTensors;
-    assert.deepEqual(generateIds(model, g.prompt, { maxNewTokens: steps, contextSize: g.config.contextLength, kvCache: true }), g.greedy);
+    assert.deepEqual(await generateIds(model, g.prompt, { maxNewTokens: steps, contextSize: g.config.contextLength, kvCache: true }), g.greedy);
     assert.equal(tf.memory().numTensors, before, "the cache leaked tensors");
     // prefill 3 tokens, then one at a time: each step's logits equal the plain forward's
     const seq = g.greedy.map((r) => r.slice(0, Math.min(r.length, g.config.contextLength)));
@@ -71,7 +71,7 @@ for (const name of ["small", "vocab"]) {
   });
 }
 
-test("the cached and plain loops pick the same tokens: greedy and sampled, batch 2, up to and past the context", () => {
+test("the cached and plain loops pick the same tokens: greedy and sampled, batch 2, up to and past the context", async () => {
   const g = load("small"); // contextLength 16
   const model = deterministicModel(g.config, { tiedHead: g.tiedHead });
   const long = Array.from({ length: 20 }, (_, i) => (i * 7 + 3) % g.config.vocabSize);
@@ -84,15 +84,15 @@ test("the cached and plain loops pick the same tokens: greedy and sampled, batch
   for (const prompt of prompts) {
     for (const setting of settings) {
       const opts = { maxNewTokens: 20, seed: 7, ...setting };
-      const plain = generateIds(model, prompt, opts);
-      const cached = generateIds(model, prompt, { ...opts, kvCache: true });
+      const plain = await generateIds(model, prompt, opts);
+      const cached = await generateIds(model, prompt, { ...opts, kvCache: true });
       assert.deepEqual(cached, plain, `prompt of ${prompt[0].length} tokens, ${JSON.stringify(setting)}`);
     }
   }
   model.dispose();
 });
 
-test("at the context limit the cache starts again on the cropped window every step, as the positions shift", () => {
+test("at the context limit the cache starts again on the cropped window every step, as the positions shift", async () => {
   const g = load("small"); // contextLength 16
   const model = deterministicModel(g.config, { tiedHead: g.tiedHead });
   const fed: number[] = [];
@@ -101,7 +101,7 @@ test("at the context limit the cache starts again on the cropped window every st
     fed.push(ids.shape[1]);
     return hidden(ids, opts);
   };
-  generateIds(model, [[1, 2, 3, 4, 5]], { maxNewTokens: 6, contextSize: 8, kvCache: true });
+  await generateIds(model, [[1, 2, 3, 4, 5]], { maxNewTokens: 6, contextSize: 8, kvCache: true });
   // 5 prompt tokens, then one at a time until the text fills the 8-token window (5, 6, 7, 8 tokens),
   // then the text is 9, 10 tokens long: the last 8 again, from position 0
   assert.deepEqual(fed, [5, 1, 1, 1, 8, 8]);
@@ -122,7 +122,7 @@ test("forward with a cache: positions past the context and a batch that differs 
   model.dispose();
 });
 
-test("stops at eos without appending it; no tensor leaks", () => {
+test("stops at eos without appending it; no tensor leaks", async () => {
   const g = load("small");
   const model = deterministicModel(g.config, { tiedHead: g.tiedHead });
   const prompt = [g.prompt[0]];
@@ -131,7 +131,7 @@ test("stops at eos without appending it; no tensor leaks", () => {
   const eos = full[prompt[0].length + 4];
   const firstEos = full.indexOf(eos, prompt[0].length);
   const before = tf.memory().numTensors;
-  const [ids] = generateIds(model, prompt, { maxNewTokens: 30, contextSize: g.config.contextLength, eosId: eos });
+  const [ids] = await generateIds(model, prompt, { maxNewTokens: 30, contextSize: g.config.contextLength, eosId: eos });
   assert.equal(tf.memory().numTensors, before);
   assert.deepEqual(ids, full.slice(0, firstEos));
   model.dispose();
@@ -149,7 +149,7 @@ test("top-k sampling is seeded, stays within the top k, and temperature 0 is gre
   assert.ok(Array.from({ length: 50 }, ((rng) => () => pickNextToken(logits, 0.01, undefined, rng))(new Rng(2))).every((t) => t === 1));
 });
 
-test("generateResponse: prompt = formatInput alone, response cut after it, header removed, trimmed", () => {
+test("generateResponse: prompt = formatInput alone, response cut after it, header removed, trimmed", async () => {
   // a model that always answers with the same text: "\n\n### Response:\n  Paris. " then <|endoftext|>
   const answer = [...encodeText("\n\n### Response:\n  Paris. "), 50256];
   const entry = { instruction: "Name the capital of France.", input: "" };
@@ -165,19 +165,19 @@ test("generateResponse: prompt = formatInput alone, response cut after it, heade
       const rows = tf.oneHot(tf.fill([b * t], next, "int32"), cfg.vocabSize).reshape([b, t, cfg.vocabSize]);
       return tf.mul(rows, 10) as tf.Tensor3D; // (B, T, V)
     });
-  assert.equal(generateResponse(model, entry, { kvCache: false }), "Paris.");
+  assert.equal(await generateResponse(model, entry, { kvCache: false }), "Paris.");
   model.dispose();
 });
 
-test("text <-> token ids round trip, and bad options are ConfigErrors", () => {
+test("text <-> token ids round trip, and bad options are ConfigErrors", async () => {
   const ids = textToTokenIds("Every effort moves you");
   assert.deepEqual(ids.shape, [1, 4]);
-  assert.equal(tokenIdsToText(ids), "Every effort moves you");
+  assert.equal(await tokenIdsToText(ids), "Every effort moves you");
   ids.dispose();
   const g = load("small");
   const model = deterministicModel(g.config, { tiedHead: g.tiedHead });
-  assert.throws(() => generateIds(model, [[1]], { maxNewTokens: 1, temperature: -1 }), ConfigError);
-  assert.throws(() => generateIds(model, [[1]], { maxNewTokens: 1, topK: 0 }), ConfigError);
-  assert.throws(() => generateIds(model, [[1]], { maxNewTokens: 1, contextSize: 999 }), ConfigError);
+  await assert.rejects(generateIds(model, [[1]], { maxNewTokens: 1, temperature: -1 }), ConfigError);
+  await assert.rejects(generateIds(model, [[1]], { maxNewTokens: 1, topK: 0 }), ConfigError);
+  await assert.rejects(generateIds(model, [[1]], { maxNewTokens: 1, contextSize: 999 }), ConfigError);
   model.dispose();
 });

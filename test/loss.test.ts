@@ -85,7 +85,7 @@ test("gradient flows only to the kept positions and matches softmax - onehot", (
   tf.dispose([logits, targets, g]);
 });
 
-test("calcLossLoader: the mean of batch means, capped by numBatches, NaN when empty", () => {
+test("calcLossLoader: the mean of batch means, capped by numBatches, NaN when empty", async () => {
   const model = new GPTModel({ vocabSize: 11, contextLength: 8, embDim: 8, nHeads: 2, nLayers: 1, dropRate: 0, qkvBias: true }, { seed: 1 });
   const mk = (inputs: number[][], targets: number[][]) => ({
     inputs: tf.tensor2d(inputs, undefined, "int32"),
@@ -98,10 +98,10 @@ test("calcLossLoader: the mean of batch means, capped by numBatches, NaN when em
   ];
   const each = batches.map((b) => tf.tidy(() => calcLossBatch(model, b.inputs, b.targets).dataSync()[0]));
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  assert.ok(Math.abs(calcLossLoader(batches, model) - mean(each)) < 1e-6);
-  assert.ok(Math.abs(calcLossLoader(batches, model, 2) - mean(each.slice(0, 2))) < 1e-6);
-  assert.ok(Math.abs(calcLossLoader(batches, model, 10) - mean(each)) < 1e-6);
-  assert.ok(Number.isNaN(calcLossLoader([], model)));
+  assert.ok(Math.abs((await calcLossLoader(batches, model)) - mean(each)) < 1e-6);
+  assert.ok(Math.abs((await calcLossLoader(batches, model, 2)) - mean(each.slice(0, 2))) < 1e-6);
+  assert.ok(Math.abs((await calcLossLoader(batches, model, 10)) - mean(each)) < 1e-6);
+  assert.ok(Number.isNaN(await calcLossLoader([], model)));
   // arrays belong to the caller: still usable
   assert.equal(batches[0].inputs.isDisposed, false);
 
@@ -114,7 +114,7 @@ test("calcLossLoader: the mean of batch means, capped by numBatches, NaN when em
       yield { inputs: b.inputs.clone(), targets: b.targets.clone() };
     }
   }
-  const fromGen = calcLossLoader(gen(), model, 2);
+  const fromGen = await calcLossLoader(gen(), model, 2);
   assert.ok(Math.abs(fromGen - mean(each.slice(0, 2))) < 1e-6);
   assert.equal(made, 2);
   assert.equal(tf.memory().numTensors, before);

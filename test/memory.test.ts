@@ -42,30 +42,31 @@ before(async () => {
   await initEngine({ log: () => {} });
 });
 
-test("evaluateModel and calcLossLoader leave no tensors behind", () => {
+test("evaluateModel and calcLossLoader leave no tensors behind", async () => {
   const model = new GPTModel(MICRO, { seed: 1 });
   const { trainLoader, valLoader } = loaders(entries.slice(0, 16), entries.slice(16, 24));
   const before = tf.memory().numTensors;
   for (let i = 0; i < 3; i++) {
-    const { trainLoss, valLoss } = evaluateModel(model, trainLoader, valLoader, 2, i);
+    const { trainLoss, valLoss } = await evaluateModel(model, trainLoader, valLoader, 2, i);
     assert.ok(Number.isFinite(trainLoss) && Number.isFinite(valLoss));
     assert.equal(tf.memory().numTensors, before, `evaluation ${i} leaked tensors`);
   }
   // the whole loader, and a loader stopped early (its generator is closed half-way)
-  assert.ok(Number.isFinite(calcLossLoader(valLoader.batches(0), model)));
-  assert.ok(Number.isFinite(calcLossLoader(trainLoader.batches(0), model, 1)));
+  assert.ok(Number.isFinite(await calcLossLoader(valLoader.batches(0), model)));
+  assert.ok(Number.isFinite(await calcLossLoader(trainLoader.batches(0), model, 1)));
   assert.equal(tf.memory().numTensors, before, "calcLossLoader leaked tensors");
   model.dispose();
 });
 
-test("generating the responses of 110 test entries leaves no tensors behind", () => {
+test("generating the responses of 110 test entries leaves no tensors behind", async () => {
   const model = new GPTModel(MICRO, { seed: 2 });
   const before = tf.memory().numTensors;
-  const responses = entries.map((e) => generateResponse(model, e, { maxNewTokens: 8 }));
+  const responses: string[] = [];
+  for (const e of entries) responses.push(await generateResponse(model, e, { maxNewTokens: 8 }));
   assert.equal(responses.length, 110);
   assert.equal(tf.memory().numTensors, before, "generateResponse (key/value cache) leaked tensors");
   // the book's plain loop too, on a few
-  for (const e of entries.slice(0, 5)) generateResponse(model, e, { maxNewTokens: 8, kvCache: false });
+  for (const e of entries.slice(0, 5)) await generateResponse(model, e, { maxNewTokens: 8, kvCache: false });
   assert.equal(tf.memory().numTensors, before, "generateResponse (plain loop) leaked tensors");
   model.dispose();
 });

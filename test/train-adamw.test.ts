@@ -75,7 +75,7 @@ test("weight decay is decoupled: a zero gradient still shrinks the weights by lr
   disposeAll(params);
 });
 
-test("an exported state resumes the same trajectory", () => {
+test("an exported state resumes the same trajectory", async () => {
   const o = fixture.cases[0].options;
   const opts = { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay };
   const params = makeParams();
@@ -86,7 +86,7 @@ test("an exported state resumes the same trajectory", () => {
     disposeAll(g);
   }
   // a JSON round trip, as a checkpoint would do
-  const state = first.exportState();
+  const state = await first.exportState();
   first.dispose();
   const json = JSON.parse(JSON.stringify(state, (_k, v) => (v instanceof Float32Array ? Array.from(v) : v)));
   for (const store of [json.m, json.v]) for (const k of Object.keys(store)) store[k].data = Float32Array.from(store[k].data);

@@ -134,14 +134,14 @@ test("stopping after epoch 1 and resuming reproduces the uninterrupted run", asy
   const opt = new AdamW(model.params, { lr: 5e-3, weightDecay: 0.1 });
   let saved: { position: TrainPosition; history: TrainHistory } | undefined;
   let weights: Map<string, Float32Array> = new Map();
-  let optState: ReturnType<AdamW["exportState"]> | undefined;
+  let optState: Awaited<ReturnType<AdamW["exportState"]>> | undefined;
   const { trainLoader, valLoader } = loaders();
   const first = await trainModelSimple(model, trainLoader, valLoader, opt, {
     ...opts,
-    onEpochEnd: ({ position, history }) => {
+    onEpochEnd: async ({ position, history }) => {
       saved = { position, history };
       weights = new Map([...model.params].map(([k, v]) => [k, v.dataSync().slice() as Float32Array]));
-      optState = opt.exportState();
+      optState = await opt.exportState();
     },
     shouldStop: () => saved !== undefined,
   });

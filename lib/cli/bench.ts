@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- --config bench-tiny|gpt2-small [--steps N] [--gen K] [--max-new-tokens M]
- *                   [--group-by-length] [--vs-torch] [--backend auto|wasm|cpu|tensorflow]`
+ *                   [--group-by-length] [--vs-torch] [--backend auto|tensorflow|webgpu|wasm|cpu]`
  *
  * A benchmark, not a test: from random init (the book's seed), the first N training steps of the
  * seeded train loader (batch 8, AdamW lr 5e-5, weight decay 0.1: the book's fine-tuning),
@@ -37,7 +37,7 @@ import { DataLoader } from "../data/loader";
 import { batchTensors, IGNORE_INDEX } from "../data/collate";
 import { formatInput } from "../data/prompt";
 import { encodeText, END_OF_TEXT } from "../data/tokenizer";
-import { GPTConfig, GPT2_SMALL, TINY } from "../model/config";
+import { GPTConfig, GPT2_MEDIUM, GPT2_SMALL, TINY } from "../model/config";
 import { GPTModel } from "../model/gpt";
 import { calcLossLoader } from "../train/loss";
 import { AdamW } from "../train/adamw";
@@ -47,10 +47,11 @@ import { generateIds } from "../generate/generate";
 import { trainingMemoryProblem } from "../engine/memory";
 import { parseBackend, parseIntOption, runCli, startEngine } from "./common";
 
-/** The benchmark's configs: issue 4's small one and GPT-2 small, both with the book's dropout for fine-tuning (none). */
+/** The benchmark's configs: issue 4's small one, GPT-2 small and the book's GPT-2 medium, all with the book's dropout for fine-tuning (none). */
 const BENCH_CONFIGS: Record<string, GPTConfig> = {
   "bench-tiny": { ...TINY, dropRate: BOOK_DROP_RATE },
   "gpt2-small": { ...GPT2_SMALL, dropRate: BOOK_DROP_RATE },
+  "gpt2-medium": { ...GPT2_MEDIUM, dropRate: BOOK_DROP_RATE },
 };
 /** The Python that runs the PyTorch reference: $COURSE_PYTHON, else `python3` on the PATH. */
 const torchPython = () => process.env.COURSE_PYTHON || "python3";
@@ -106,7 +107,7 @@ function scheduleEvents(trainLoader: DataLoader, valLoader: DataLoader, epochs: 
 }
 
 /** Mean loss over batches without gradients: the trainer's evaluation (calcLossLoader with the fused loss). */
-function evalLoss(model: GPTModel, batches: ArrayBatch[]): number {
+async function evalLoss(model: GPTModel, batches: ArrayBatch[]): Promise<number> {
   // a generator: calcLossLoader disposes each batch's tensors after use
   function* tensors() {
     for (const b of batches) yield batchTensors(b);
@@ -129,7 +130,7 @@ async function main(): Promise<void> {
       parseIntOption("schedule", 1),
     )
     .option("--vs-torch", "also run the PyTorch reference ($COURSE_PYTHON or python3, with torch) on the same batches and print the ratios")
-    .option("--backend <name>", "engine: auto | tensorflow | wasm | cpu (default: COURSE_BACKEND or auto)", parseBackend)
+    .option("--backend <name>", "engine: auto | tensorflow | webgpu | wasm | cpu (default: COURSE_BACKEND or auto)", parseBackend)
     .option("--batch-size <n>", "sequences per batch", parseIntOption("batch-size", 1), BOOK_BATCH_SIZE)
     .option("--seed <n>", "model init and shuffle seed", parseIntOption("seed", 0), BOOK_SEED)
     .option("--data <file>", "instruction data file", DEFAULT_DATA_FILE)
@@ -171,7 +172,7 @@ async function main(): Promise<void> {
   for (const event of trainSkipped ? [] : events) {
     if (event.eval) {
       const e0 = performance.now();
-      const mean = evalLoss(model, event.eval);
+      const mean = await evalLoss(model, event.eval);
       evalSeconds += (performance.now() - e0) / 1000;
       say(`eval after step ${i}: loss ${mean.toFixed(3)}`);
       continue;
@@ -179,8 +180,12 @@ async function main(): Promise<void> {
     const batch = event.train as ArrayBatch;
     const t0 = performance.now();
     const { inputs, targets } = batchTensors(batch); // (B, T) each
-    const loss = trainStep(model, optimizer, inputs, targets, i + 1);
-    tf.dispose([inputs, targets]);
+    let loss: number;
+    try {
+      loss = await trainStep(model, optimizer, inputs, targets, i + 1);
+    } finally {
+      tf.dispose([inputs, targets]);
+    }
     const dt = (performance.now() - t0) / 1000;
     stepTimes.push(dt);
     const shape = [batch.inputs.length, batch.inputs[0].length];
@@ -196,7 +201,7 @@ async function main(): Promise<void> {
   const g0 = performance.now();
   for (const ids of prompts) {
     // our generation as the CLI and notebooks run it: greedy with the key/value cache (torch runs the book's loop)
-    const out = generateIds(model, [ids], { maxNewTokens: opts.maxNewTokens, eosId: END_OF_TEXT, contextSize: cfg.contextLength, kvCache: true });
+    const out = await generateIds(model, [ids], { maxNewTokens: opts.maxNewTokens, eosId: END_OF_TEXT, contextSize: cfg.contextLength, kvCache: true });
     genTokens += out[0].length - ids.length;
   }
   const genSeconds = (performance.now() - g0) / 1000;

@@ -19,6 +19,7 @@
  * the tests use to train a very small model in seconds; see lib/pretrained/select.ts.
  * A hidden `--response-tokens N` (tests only) caps the test-set responses (the book: 256).
  */
+import type { EngineChoice } from "../engine";
 import * as fs from "fs";
 import * as path from "path";
 import { Command, Option } from "commander";
@@ -59,7 +60,7 @@ interface FinetuneOptions {
   out?: string;
   force: boolean;
   resume?: string;
-  backend?: "auto" | "tensorflow" | "wasm" | "cpu";
+  backend?: EngineChoice;
   responseTokens: number;
   promptStyle: PromptStyle;
   maskInstructions: boolean;
@@ -89,7 +90,7 @@ function program(): Command {
     .option("--out <dir>", "run folder (default runs/<timestamp>)")
     .option("--force", "write into --out even if it exists and is not empty", false)
     .option("--resume <dir>", "continue the run in <dir> from its last checkpoint (same settings; --epochs may extend it)")
-    .option("--backend <name>", "tensorflow | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
+    .option("--backend <name>", "tensorflow | webgpu | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
     // tests only: shorter test-set responses, so a CLI test finishes in seconds (the book: 256)
     .addOption(new Option("--response-tokens <n>").argParser(parseIntOption("response-tokens", 0)).default(BOOK_MAX_NEW_TOKENS).hideHelp());
 }
@@ -244,7 +245,7 @@ async function main(): Promise<void> {
   const responses: Array<InstructionEntry & { model_response: string }> = [];
   const genBar = bars && test.length > 0 ? progressDisplay(test.length, "responses") : undefined;
   for (const entry of test) {
-    responses.push({ ...entry, model_response: generateResponse(model, entry, { maxNewTokens: opts.responseTokens, promptStyle: opts.promptStyle }) });
+    responses.push({ ...entry, model_response: await generateResponse(model, entry, { maxNewTokens: opts.responseTokens, promptStyle: opts.promptStyle }) });
     genBar?.tick();
     await new Promise((r) => setImmediate(r));
   }

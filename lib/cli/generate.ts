@@ -5,6 +5,7 @@
  * prompt is the book's `format_input` (Alpaca template without the response header).
  * The engine line goes to stderr, so stdout is only the response.
  */
+import type { EngineChoice } from "../engine";
 import { Command } from "commander";
 import { formatInput, PROMPT_STYLES, PromptStyle } from "../data/prompt";
 import { loadGPT2Directory } from "../weights/gpt2-directory";
@@ -23,7 +24,7 @@ interface GenerateCliOptions {
   topK?: number;
   seed: number;
   promptStyle: PromptStyle;
-  backend?: "auto" | "tensorflow" | "wasm" | "cpu";
+  backend?: EngineChoice;
 }
 
 async function main(): Promise<void> {
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
     .option("--top-k <k>", "sample only among the k most likely tokens", parseIntOption("top-k", 1))
     .option("--seed <n>", "seed for sampling", parseIntOption("seed", 0), BOOK_SEED)
     .option("--prompt-style <name>", `prompt format the model was fine-tuned on: ${PROMPT_STYLES.join(" | ")}`, parsePromptStyle, "alpaca")
-    .option("--backend <name>", "tensorflow | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
+    .option("--backend <name>", "tensorflow | webgpu | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
     .parse()
     .opts<GenerateCliOptions>();
   if ((opts.instruction === undefined) === (opts.prompt === undefined)) {
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
   await startEngine(opts.backend, true);
   const model = await loadGPT2Directory(opts.weights);
   const prompt = opts.prompt ?? formatInput({ instruction: opts.instruction as string, input: opts.input ?? "" }, opts.promptStyle);
-  const response = responseForPrompt(model, prompt, {
+  const response = await responseForPrompt(model, prompt, {
     maxNewTokens: opts.maxNewTokens,
     temperature: opts.temperature,
     topK: opts.topK,

@@ -6,6 +6,7 @@
  * batch kept. The mean is over batches of each batch's mean loss.
  * The engine line goes to stderr, so stdout is only the answer.
  */
+import type { EngineChoice } from "../engine";
 import { Command } from "commander";
 import { loadInstructionData, DEFAULT_DATA_FILE, InstructionEntry } from "../data/instruction-data";
 import { splitData } from "../data/split";
@@ -29,9 +30,9 @@ export async function main(): Promise<void> {
     .option("--batch-size <n>", "sequences per batch", parseIntOption("batch-size", 1), BOOK_BATCH_SIZE)
     .option("--prompt-style <name>", `prompt format the model was fine-tuned on: ${PROMPT_STYLES.join(" | ")}`, parsePromptStyle, "alpaca")
     .option("--mask-instructions", "the loss over the responses only (exercise 7.2's targets)", false)
-    .option("--backend <name>", "tensorflow | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
+    .option("--backend <name>", "tensorflow | webgpu | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
     .parse()
-    .opts<{ weights: string; data: string; split: string; batchSize: number; promptStyle: PromptStyle; maskInstructions: boolean; backend?: "auto" | "tensorflow" | "wasm" | "cpu" }>();
+    .opts<{ weights: string; data: string; split: string; batchSize: number; promptStyle: PromptStyle; maskInstructions: boolean; backend?: EngineChoice }>();
   if (!(SPLITS as readonly string[]).includes(opts.split)) {
     throw new ConfigError(`--split: expected one of ${SPLITS.join(", ")}, got "${opts.split}"`);
   }
@@ -47,7 +48,7 @@ export async function main(): Promise<void> {
     batchSize: opts.batchSize,
     collateOptions: { allowedMaxLength: model.cfg.contextLength },
   });
-  const loss = calcLossLoader(loader.batches(0), model);
+  const loss = await calcLossLoader(loader.batches(0), model);
   console.log(`loss: ${loss}`);
   model.dispose();
 }

@@ -5,18 +5,22 @@
  * It picks the fastest backend present, in this order:
  *
  *   1. @tensorflow/tfjs-node-gpu  — libtensorflow with CUDA (backend name "tensorflow")
- *   2. @tensorflow/tfjs-node      — libtensorflow on the CPU (backend name "tensorflow")
- *   3. @tensorflow/tfjs-backend-wasm — XNNPACK compiled to WebAssembly, SIMD ("wasm")
- *   4. the pure-JavaScript backend that ships with tfjs ("cpu")
+ *   2. @tensorflow/tfjs-backend-webgpu on a hardware GPU, through Dawn ("webgpu"; lib/engine/webgpu.ts)
+ *   3. @tensorflow/tfjs-node      — libtensorflow on the CPU (backend name "tensorflow")
+ *   4. @tensorflow/tfjs-backend-wasm — XNNPACK compiled to WebAssembly, SIMD ("wasm")
+ *   5. the pure-JavaScript backend that ships with tfjs ("cpu")
  *
  * and prints one line saying what it chose and why each better one was skipped, e.g.
- * `engine: wasm (tfjs-node-gpu not installed; tfjs-node not installed)`.
+ * `engine: wasm (tfjs-node-gpu not installed; tfjs-node not installed)` or
+ * `engine: tensorflow (tfjs-node, libtensorflow 2.21.0 from the TensorFlow wheel; tfjs-node-gpu not installed)`.
  *
  * The two native packages are optional dependencies: their install downloads libtensorflow,
- * which fails offline, so they are often absent. They are `require`d inside try/catch.
+ * which fails offline, so they are often absent, or present without their binding. A native
+ * package counts only when installed and built (lib/engine/native.ts); `npm run setup:tensorflow`
+ * builds tfjs-node against the libtensorflow in TensorFlow's Python wheel.
  *
  * Override with `initEngine({ backend })` (a CLI's `--backend` flag) or the environment
- * variable `COURSE_BACKEND=auto|tensorflow|wasm|cpu`; the option wins over the variable.
+ * variable `COURSE_BACKEND=auto|tensorflow|webgpu|wasm|cpu`; the option wins over the variable.
  *
  * On wasm, the engine also registers the kernels that wasm lacks for training and installs
  * speed patches such as a faster transposed matmul (lib/engine/wasm-patches.ts), so the model
@@ -30,12 +34,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../core/errors";
+import { describeLibtensorflow, loadNative, nativeState } from "./native";
 import { installWasmPatches } from "./wasm-patches";
 import { foundWasm } from "./wasm-guard";
+import { EngineSkipped, loadWebGPU } from "./webgpu";
 import { defaultWasmThreads, registerThreadedWasm, restoreSingleThreadedWasm, wasmThreadsInUse } from "./wasm-threads";
 
-export type EngineChoice = "auto" | "tensorflow" | "wasm" | "cpu";
-export const ENGINE_CHOICES: readonly EngineChoice[] = ["auto", "tensorflow", "wasm", "cpu"];
+export type EngineChoice = "auto" | "tensorflow" | "webgpu" | "wasm" | "cpu";
+export const ENGINE_CHOICES: readonly EngineChoice[] = ["auto", "tensorflow", "webgpu", "wasm", "cpu"];
 
 export interface EngineOptions {
   /** Which backend to use; default: `COURSE_BACKEND`, else "auto". */
@@ -58,48 +64,66 @@ export interface EngineOptions {
 }
 
 export interface EngineInfo {
-  /** The tfjs backend name now active: "tensorflow", "wasm" or "cpu". */
+  /** The tfjs backend name now active: "tensorflow", "webgpu", "wasm" or "cpu". */
   name: string;
   /** Why: the package used and why each better engine was skipped. */
   reason: string;
 }
 
-/** A candidate engine: how to load it, and the backend name it registers. */
+/** A candidate engine: how to load it (and any notes for the engine line), and the backend name it registers. */
 interface Candidate {
   label: string;
   backend: string;
-  load: () => void;
+  /** may return (a promise of) notes for the engine line */
+  load: () => unknown;
 }
 
 // `require` through a variable so TypeScript does not try to resolve optional packages.
 const requireOptional: (name: string) => unknown = (name) => require(name);
 
-const NATIVE_GPU: Candidate = {
-  label: "tfjs-node-gpu",
-  backend: "tensorflow",
-  load: () => requireOptional("@tensorflow/tfjs-node-gpu"),
-};
-const NATIVE_CPU: Candidate = {
-  label: "tfjs-node",
-  backend: "tensorflow",
-  load: () => requireOptional("@tensorflow/tfjs-node"),
-};
+/** A native package: "not installed" unless installed *and* built (lib/engine/native.ts says why). */
+function nativeCandidate(label: string): Candidate {
+  const name = `@tensorflow/${label}`;
+  return {
+    label,
+    backend: "tensorflow",
+    load: () => {
+      const found = nativeState(name);
+      if (found.state === "missing") throw new NotInstalled(`${label} not installed`);
+      if (found.state === "unbuilt") throw new NotInstalled(`${label} not installed (no binding)`);
+      return [describeLibtensorflow(found.dir, loadNative(name, found))];
+    },
+  };
+}
+
+class NotInstalled extends Error {}
+
+const NATIVE_GPU = nativeCandidate("tfjs-node-gpu");
+const NATIVE_CPU = nativeCandidate("tfjs-node");
 const WASM: Candidate = {
   label: "wasm",
   backend: "wasm",
-  load: () => requireOptional("@tensorflow/tfjs-backend-wasm"),
+  load: () => {
+    requireOptional("@tensorflow/tfjs-backend-wasm");
+    return [];
+  },
 };
-const CPU: Candidate = { label: "cpu", backend: "cpu", load: () => undefined };
+const CPU: Candidate = { label: "cpu", backend: "cpu", load: () => [] };
+// auto takes a hardware GPU only; asked for by name, a software adapter too
+const WEBGPU_HARDWARE: Candidate = { label: "webgpu", backend: "webgpu", load: () => loadWebGPU(false) };
+const WEBGPU: Candidate = { label: "webgpu", backend: "webgpu", load: () => loadWebGPU(true) };
 
 const CANDIDATES: Record<EngineChoice, Candidate[]> = {
-  auto: [NATIVE_GPU, NATIVE_CPU, WASM, CPU],
+  auto: [NATIVE_GPU, WEBGPU_HARDWARE, NATIVE_CPU, WASM, CPU],
   tensorflow: [NATIVE_GPU, NATIVE_CPU],
+  webgpu: [WEBGPU],
   wasm: [WASM],
   cpu: [CPU],
 };
 
 /** Why a package could not be loaded, in a few words: "not installed" or the error's first line. */
 function loadFailure(label: string, err: unknown): string {
+  if (err instanceof NotInstalled || err instanceof EngineSkipped) return err.message;
   const e = err as { code?: string; message?: string };
   const message = String(e?.message ?? err);
   if (e?.code === "MODULE_NOT_FOUND" && message.includes(`@tensorflow/${label}`)) {
@@ -172,13 +196,14 @@ async function start(
 ): Promise<EngineInfo> {
   const skipped: string[] = [];
   for (const candidate of CANDIDATES[choice]) {
+    const notes: string[] = [];
     try {
-      candidate.load();
+      const loaded = await candidate.load();
+      if (Array.isArray(loaded)) notes.push(...(loaded as string[]));
     } catch (err) {
       skipped.push(loadFailure(candidate.label, err));
       continue;
     }
-    const notes: string[] = [];
     if (candidate.backend === "wasm") {
       if (!wasmStarted && threads > 1) registerThreadedWasm(threads);
       notes.push(...installWasmPatches(patches, { ...foundWasm(), ...versions }));
@@ -208,9 +233,9 @@ async function start(
       skipped.push(`${candidate.label} failed to start`);
       continue;
     }
-    const parts = [...skipped];
-    if (candidate.backend === "tensorflow") parts.unshift(`via ${candidate.label}`);
-    parts.push(...notes);
+    // one line: the package and its library first on native, then why each better engine was skipped
+    const parts =
+      candidate.backend === "tensorflow" ? [[candidate.label, ...notes].join(", "), ...skipped] : [...skipped, ...notes];
     if (choice !== "auto") parts.unshift(`requested${process.env.COURSE_BACKEND === choice ? " by COURSE_BACKEND" : ""}`);
     const reason = parts.join("; ");
     log(`engine: ${candidate.backend}${reason ? ` (${reason})` : ""}`);

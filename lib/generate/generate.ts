@@ -96,8 +96,9 @@ function validate(opts: GenerateOptions, model: GPTModel): Required<Pick<Generat
  * Extend every row of `idx` (B, T) by up to `maxNewTokens` tokens; returns the token
  * ids as plain arrays (prompt + new tokens). With a batch, generation stops early only
  * when every row picks `eosId` at the same step (the book's loop is for one row).
+ * Asynchronous: each step's logits are read with `await data()`, which works on every engine.
  */
-export function generateIds(model: GPTModel, idx: number[][], opts: GenerateOptions): number[][] {
+export async function generateIds(model: GPTModel, idx: number[][], opts: GenerateOptions): Promise<number[][]> {
   const { contextSize, temperature } = validate(opts, model);
   const rng = opts.rng ?? new Rng(opts.seed ?? BOOK_SEED);
   const rows = idx.map((r) => r.slice());
@@ -127,8 +128,12 @@ export function generateIds(model: GPTModel, idx: number[][], opts: GenerateOpti
           return logits.slice([0, t - 1, 0], [rows.length, 1, vocab]); // (B, 1, V)
         });
       }
-      const values = last.dataSync() as Float32Array;
-      last.dispose();
+      let values: Float32Array;
+      try {
+        values = (await last.data()) as Float32Array;
+      } finally {
+        last.dispose();
+      }
       const next = rows.map((_, b) => pickNextToken(values.subarray(b * vocab, (b + 1) * vocab), temperature, opts.topK, rng));
       if (opts.eosId !== undefined && next.every((id) => id === opts.eosId)) break;
       next.forEach((id, b) => rows[b].push(id));
@@ -140,9 +145,9 @@ export function generateIds(model: GPTModel, idx: number[][], opts: GenerateOpti
 }
 
 /** The book's `generate`: idx (B, T) int32 tensor in, a new (B, T + n) int32 tensor out (caller disposes both). */
-export function generate(model: GPTModel, idx: tf.Tensor2D | number[][], opts: GenerateOptions): tf.Tensor2D {
-  const rows = Array.isArray(idx) ? idx : (idx.arraySync() as number[][]);
-  const out = generateIds(model, rows, opts);
+export async function generate(model: GPTModel, idx: tf.Tensor2D | number[][], opts: GenerateOptions): Promise<tf.Tensor2D> {
+  const rows = Array.isArray(idx) ? idx : ((await idx.array()) as number[][]);
+  const out = await generateIds(model, rows, opts);
   return tf.tensor2d(out, [out.length, out[0].length], "int32");
 }
 
@@ -156,9 +161,9 @@ export function textToTokenIds(text: string, allowEndOfText = true): tf.Tensor2D
   return tf.tensor2d([ids], [1, ids.length], "int32");
 }
 
-/** The book's `token_ids_to_text`: a (1, T) tensor or plain ids -> text. */
-export function tokenIdsToText(ids: tf.Tensor | number[] | number[][]): string {
-  const flat = Array.isArray(ids) ? (ids.flat() as number[]) : Array.from(ids.dataSync());
+/** The book's `token_ids_to_text`: a (1, T) tensor or plain ids -> text (a tensor is read with `await data()`). */
+export async function tokenIdsToText(ids: tf.Tensor | number[] | number[][]): Promise<string> {
+  const flat = Array.isArray(ids) ? (ids.flat() as number[]) : Array.from(await ids.data());
   return decodeTokens(flat);
 }
 
@@ -176,19 +181,19 @@ export type ResponseOptions = Partial<GenerateOptions> & {
  * Defaults as the book: BOOK_MAX_NEW_TOKENS (256) new tokens, greedy, eos = END_OF_TEXT; with the key/value
  * cache on (same tokens, many times faster; `kvCache: false` runs the book's plain loop).
  */
-export function generateResponse(
+export async function generateResponse(
   model: GPTModel,
   entry: Pick<InstructionEntry, "instruction" | "input">,
   opts: ResponseOptions = {},
-): string {
+): Promise<string> {
   return responseForPrompt(model, formatInput(entry, opts.promptStyle), opts);
 }
 
 /** Like `generateResponse`, for a raw prompt string (the CLI's `--prompt`). */
-export function responseForPrompt(model: GPTModel, prompt: string, opts: ResponseOptions = {}): string {
+export async function responseForPrompt(model: GPTModel, prompt: string, opts: ResponseOptions = {}): Promise<string> {
   // data text is encoded as text: a literal "<|endoftext|>" in an entry is not the eos token
   const promptIds = encodeText(prompt);
-  const [ids] = generateIds(model, [promptIds], {
+  const [ids] = await generateIds(model, [promptIds], {
     ...opts,
     maxNewTokens: opts.maxNewTokens ?? BOOK_MAX_NEW_TOKENS,
     eosId: opts.eosId ?? END_OF_TEXT,

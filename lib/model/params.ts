@@ -8,6 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { INIT_STD } from "../core/book";
 import { Rng } from "../core/random";
+import { checkFitsDevice } from "../engine/webgpu";
 
 export type ParamMap = Map<string, tf.Variable>;
 
@@ -39,11 +40,14 @@ function register(ctx: ParamContext, name: string, value: tf.Tensor): tf.Variabl
 export function normalParam(ctx: ParamContext, name: string, shape: number[], std = INIT_STD): tf.Variable {
   // draw the seed even for "zeros", so the dropout stream does not depend on the init mode
   const seed = ctx.rng.seed();
+  // on a GPU, a table past one buffer's limit would compute zeros: refuse it before it exists
+  checkFitsDevice(`model parameter "${name}"`, shape);
   const value = ctx.init === "random" ? tf.randomNormal(shape, 0, std, "float32", seed) : tf.zeros(shape);
   return register(ctx, name, value);
 }
 
 /** A bias or LayerNorm parameter: a constant (0 for biases and shifts, 1 for scales). */
 export function constParam(ctx: ParamContext, name: string, shape: number[], value: number): tf.Variable {
+  checkFitsDevice(`model parameter "${name}"`, shape);
   return register(ctx, name, tf.fill(shape, value, "float32"));
 }

@@ -155,21 +155,22 @@ export class AdamW {
     return s;
   }
 
-  /** A copy of the whole state as plain arrays (safe to JSON/safetensors-encode). */
-  exportState(): AdamWState {
-    const dump = (store: Map<string, tf.Variable>) => {
+  /** A copy of the whole state as plain arrays (safe to JSON/safetensors-encode), read with `await data()`. */
+  async exportState(): Promise<AdamWState> {
+    const dump = async (store: Map<string, tf.Variable>) => {
       const out: Record<string, SavedTensor> = {};
-      for (const [name, t] of store) out[name] = { shape: t.shape.slice(), data: t.dataSync() as Float32Array };
+      for (const [name, t] of store) out[name] = { shape: t.shape.slice(), data: (await t.data()) as Float32Array };
       return out;
     };
+    const [m, v] = [await dump(this.m), await dump(this.v)];
     return {
       step: this.stepCount,
       lr: this.lr,
       betas: [this.betas[0], this.betas[1]],
       eps: this.eps,
       weightDecay: this.weightDecay,
-      m: dump(this.m),
-      v: dump(this.v),
+      m,
+      v,
     };
   }
 

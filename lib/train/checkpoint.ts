@@ -55,7 +55,7 @@ export async function saveCheckpoint(
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
   await saveGPT2Directory(parts.model, path.join(tmp, "model"));
-  const { m, v, ...hyper } = parts.optimizer.exportState();
+  const { m, v, ...hyper } = await parts.optimizer.exportState();
   const tensors = new Map<string, TensorToWrite>();
   for (const [name, t] of Object.entries(m)) tensors.set(`m.${name}`, t);
   for (const [name, t] of Object.entries(v)) tensors.set(`v.${name}`, t);

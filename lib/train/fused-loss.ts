@@ -36,7 +36,7 @@ import * as tf from "@tensorflow/tfjs";
 import { DataError } from "../core/errors";
 import type { GPTModel } from "../model/gpt";
 import { XENT_GRAD_KERNEL } from "../engine/kernel-names";
-import { keptTargets } from "./loss";
+import { KeptTargets, keptTargets, pickPerRow } from "./loss";
 
 
 /** (softmax - onehot(labels)) * scale with plain tf ops, on any backend. probs (K, V), labels (K,). */
@@ -76,10 +76,8 @@ export const HEAD_CHUNK_ROWS = 128;
 /** Σ over rows of logsumexp(logits) - logits[label], from the logits and their softmax. (R, V) -> scalar */
 function lossSum(logits: tf.Tensor2D, probs: tf.Tensor2D, labelIds: Int32Array): tf.Scalar {
   return tf.tidy(() => {
-    const v = logits.shape[1];
     const logSumExp = tf.sub(tf.max(logits, -1), tf.log(tf.max(probs, -1))); // (R,), see the file comment
-    const flatIds = labelIds.map((id, row) => row * v + id); // (R,): row*V + label
-    const picked = tf.gather(logits.reshape([-1]), tf.tensor1d(flatIds, "int32")); // (R,) logit of each label
+    const picked = pickPerRow(logits, labelIds); // (R,) logit of each label
     return tf.sum(tf.sub(logSumExp, picked)) as tf.Scalar;
   });
 }
@@ -152,8 +150,11 @@ export function headCrossEntropy(hidden: tf.Tensor2D, weight: tf.Tensor2D, label
 }
 
 /** `calcLossBatch` with the head over kept positions only, fused softmax cross-entropy, in blocks of rows. */
-export function calcLossBatchFused(model: GPTModel, inputs: tf.Tensor2D, targets: tf.Tensor2D, training = false): tf.Scalar {
-  const { rows, ids } = keptTargets(targets, model.cfg.vocabSize, "calcLossBatchFused");
+export function calcLossBatchFused(model: GPTModel, inputs: tf.Tensor2D, targets: tf.Tensor2D, training = false, kept?: KeptTargets): tf.Scalar {
+  if (kept !== undefined && kept.total !== targets.size) {
+    throw new DataError(`calcLossBatchFused: the kept targets were read from ${kept.total} positions, the targets have ${targets.size}`);
+  }
+  const { rows, ids } = kept ?? keptTargets(targets, model.cfg.vocabSize, "calcLossBatchFused");
   return tf.tidy(() => {
     const hidden = model.hidden(inputs, training); // (B, T, C) after the final norm
     const flat = hidden.reshape([-1, model.cfg.embDim]); // (N, C), N = B*T

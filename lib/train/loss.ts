@@ -7,15 +7,43 @@ import * as tf from "@tensorflow/tfjs";
 import { DataError } from "../core/errors";
 import { IGNORE_INDEX } from "../data/collate";
 import type { GPTModel } from "../model/gpt";
+import { EXACT_FLOAT_INDEX } from "../engine/webgpu";
 
+/** The targets that count: their flat positions `rows`, their class `ids`, and the number of positions in all. */
+export interface KeptTargets {
+  rows: Int32Array;
+  ids: Int32Array;
+  total: number;
+}
 
 /**
- * The kept targets (those != IGNORE_INDEX): their flat positions `rows`, their class `ids`, and
- * the number of positions in all (`total`). Throws a DataError, naming `who`, when a target is
- * outside [0, vocab) or every target is ignored (the mean of nothing would be NaN).
+ * The kept targets (those != IGNORE_INDEX) of `targets`, read asynchronously: the way that works
+ * on every engine (a GPU tensor cannot be read synchronously). The trainer and `calcLossLoader`
+ * read them so, and pass them to the loss.
  */
-export function keptTargets(targets: tf.Tensor, vocab: number, who: string): { rows: Int32Array; ids: Int32Array; total: number } {
-  const t = targets.dataSync();
+export async function readKeptTargets(targets: tf.Tensor, vocab: number, who: string): Promise<KeptTargets> {
+  return keptFromValues(await targets.data(), vocab, who);
+}
+
+/**
+ * `readKeptTargets` for targets whose values are still in host memory: any tensor on the CPU
+ * engines, and on webgpu one that no GPU op has used yet (e.g. straight from the collate function).
+ */
+export function keptTargets(targets: tf.Tensor, vocab: number, who: string): KeptTargets {
+  let values: ArrayLike<number>;
+  try {
+    values = targets.dataSync();
+  } catch (err) {
+    throw new DataError(
+      `${who}: the targets live on the GPU and cannot be read synchronously (${String((err as Error)?.message ?? err).split("\n")[0]}): ` +
+        `pass the kept targets, read with \`await readKeptTargets(targets, vocab)\``,
+    );
+  }
+  return keptFromValues(values, vocab, who);
+}
+
+/** Throws a DataError, naming `who`, when a target is outside [0, vocab) or every one is ignored (the mean of nothing is NaN). */
+function keptFromValues(t: ArrayLike<number>, vocab: number, who: string): KeptTargets {
   const rows: number[] = [];
   const ids: number[] = [];
   for (let i = 0; i < t.length; i++) {
@@ -40,9 +68,10 @@ export function keptTargets(targets: tf.Tensor, vocab: number, who: string): { r
  * For each kept position: -log softmax(logits)[target] = logsumexp(logits) - logits[target],
  * picked with a gather, without materialising a one-hot of V classes.
  * Throws a DataError when every target is ignored (the mean of nothing would be NaN)
- * or a target is outside [0, V).
+ * or a target is outside [0, V). `kept`: the targets already read (`readKeptTargets`), as
+ * the library's own callers pass them; without it they are read here (`keptTargets`).
  */
-export function maskedCrossEntropy(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
+export function maskedCrossEntropy(logits: tf.Tensor, targets: tf.Tensor, kept?: KeptTargets): tf.Scalar {
   // also (N, V) with (N,), the shapes the book passes to torch's cross_entropy
   const lead = logits.shape.slice(0, -1);
   if (logits.rank < 2 || lead.length !== targets.rank || lead.some((d, i) => d !== targets.shape[i])) {
@@ -51,12 +80,15 @@ export function maskedCrossEntropy(logits: tf.Tensor, targets: tf.Tensor): tf.Sc
   const vocab = logits.shape[logits.rank - 1] as number;
   // targets are input data, already computed: reading them is cheap, and lets us
   // count the kept tokens and check the ids before any logits are touched
-  const { rows, ids, total } = keptTargets(targets, vocab, "maskedCrossEntropy");
-  const kept = rows.length;
+  const { rows, ids, total } = kept ?? keptTargets(targets, vocab, "maskedCrossEntropy");
+  if (kept !== undefined && total !== targets.size) {
+    throw new DataError(`maskedCrossEntropy: the kept targets were read from ${total} positions, the targets have ${targets.size}`);
+  }
+  const count = rows.length;
   const safe = new Int32Array(total); // ignored positions point at class 0 and are masked below
   const keep = new Float32Array(total);
   rows.forEach((i, j) => {
-    safe[i] = i * vocab + ids[j]; // index into the flattened (B*T*V,) logits
+    safe[i] = ids[j];
     keep[i] = 1;
   });
   return tf.tidy(() => {
@@ -65,16 +97,36 @@ export function maskedCrossEntropy(logits: tf.Tensor, targets: tf.Tensor): tf.Sc
     // log softmax = x - max - log(sum(exp(x - max))): subtracting the row max first keeps exp()
     // from overflowing; it is torch's cross_entropy = log_softmax + nll_loss. (tf.logSoftmax's
     // gradient is the plain softmax one; tf.logSumExp's also differentiates the max, which is slow.)
-    const logProbs = tf.logSoftmax(flat, -1); // (N, V)
-    const targetLogProb = tf.gather(logProbs.reshape([-1]), tf.tensor1d(safe, "int32")); // (N*V,) at (N,) -> (N,)
+    const logProbs = tf.logSoftmax(flat, -1) as tf.Tensor2D; // (N, V)
+    const targetLogProb = pickPerRow(logProbs, safe); // (N, V) at (N,) -> (N,)
     const nll = tf.neg(targetLogProb); // (N,), -log p(target)
-    return tf.div(tf.sum(tf.mul(nll, tf.tensor1d(keep))), kept) as tf.Scalar;
+    return tf.div(tf.sum(tf.mul(nll, tf.tensor1d(keep))), count) as tf.Scalar;
   });
 }
 
-/** The book's `calc_loss_batch`: the loss of one batch. `training` turns dropout on. */
-export function calcLossBatch(model: GPTModel, inputs: tf.Tensor2D, targets: tf.Tensor2D, training = false): tf.Scalar {
-  return tf.tidy(() => maskedCrossEntropy(model.forward(inputs, training), targets));
+/**
+ * x[i, ids[i]] for each row: (N, V) -> (N,). A gather on the flattened (N*V,) tensor, in blocks of
+ * rows whose flat indices stay below 2^24: the WebGPU backend reads index tensors as float32, which
+ * holds every integer only up to 2^24, and past it picks a neighbour without an error.
+ */
+export function pickPerRow(x: tf.Tensor2D, ids: Int32Array): tf.Tensor1D {
+  const [n, v] = x.shape;
+  const rowsPerBlock = Math.max(1, Math.floor(EXACT_FLOAT_INDEX / v));
+  return tf.tidy(() => {
+    const parts: tf.Tensor1D[] = [];
+    for (let r0 = 0; r0 < n; r0 += rowsPerBlock) {
+      const r1 = Math.min(n, r0 + rowsPerBlock);
+      const block = r1 - r0 === n ? x : x.slice([r0, 0], [r1 - r0, v]); // (R, V)
+      const flat = Int32Array.from({ length: r1 - r0 }, (_, j) => j * v + ids[r0 + j]); // (R,): row*V + id < 2^24
+      parts.push(tf.gather(block.reshape([-1]), tf.tensor1d(flat, "int32")) as tf.Tensor1D);
+    }
+    return parts.length === 1 ? parts[0] : (tf.concat(parts) as tf.Tensor1D);
+  });
+}
+
+/** The book's `calc_loss_batch`: the loss of one batch. `training` turns dropout on; `kept` as `maskedCrossEntropy`'s. */
+export function calcLossBatch(model: GPTModel, inputs: tf.Tensor2D, targets: tf.Tensor2D, training = false, kept?: KeptTargets): tf.Scalar {
+  return tf.tidy(() => maskedCrossEntropy(model.forward(inputs, training), targets, kept));
 }
 
 // the shape of a DataLoader batch (lib/data/loader.ts), restated so loss does not depend on data
@@ -93,22 +145,28 @@ interface Batch {
  * them; batches passed in an array belong to the caller and are left alone
  * (override with `disposeBatches`). `lossBatch` swaps in another implementation of the
  * batch loss, e.g. the trainer's fused one (lib/train/fused-loss.ts).
+ * Asynchronous: each batch's loss (the book's `loss.item()`) and targets are read with
+ * `await data()`, the one way to read a tensor on every engine, GPUs included.
  */
-export function calcLossLoader(
+export async function calcLossLoader(
   batches: Iterable<Batch>,
   model: GPTModel,
   numBatches?: number,
   opts: { disposeBatches?: boolean; lossBatch?: typeof calcLossBatch } = {},
-): number {
+): Promise<number> {
   const lossBatch = opts.lossBatch ?? calcLossBatch;
   const dispose = opts.disposeBatches ?? !Array.isArray(batches);
   if (numBatches !== undefined && numBatches <= 0) return NaN;
   let total = 0;
   let count = 0;
   for (const batch of batches) {
-    const loss = lossBatch(model, batch.inputs, batch.targets);
-    total += loss.dataSync()[0]; // the book's loss.item()
-    loss.dispose();
+    const kept = await readKeptTargets(batch.targets, model.cfg.vocabSize, "calcLossLoader");
+    const loss = lossBatch(model, batch.inputs, batch.targets, false, kept);
+    try {
+      total += (await loss.data())[0]; // the book's loss.item()
+    } finally {
+      loss.dispose();
+    }
     if (dispose) tf.dispose([batch.inputs, batch.targets]);
     count++;
     // stop before asking a generator for one batch more than we use

@@ -21,7 +21,7 @@ import { encodeText, decodeTokens } from "../data/tokenizer";
 import { generateIds } from "../generate/generate";
 import { AdamW } from "./adamw";
 import { trainingMemoryProblem } from "../engine/memory";
-import { calcLossBatch, calcLossLoader } from "./loss";
+import { calcLossBatch, calcLossLoader, readKeptTargets } from "./loss";
 import { calcLossBatchFused } from "./fused-loss";
 import { evalBatches, readTensors, trainSchedule } from "./schedule";
 
@@ -126,26 +126,28 @@ export function formatEvalLine(epoch: number, step: number, trainLoss: number, v
 }
 
 /** The book's `evaluate_model`: mean loss of `evalIter` train and val batches, without dropout. */
-export function evaluateModel(
+export async function evaluateModel(
   model: GPTModel,
   trainLoader: DataLoader,
   valLoader: DataLoader,
   evalIter: number,
   evalIndex = 0,
   loss: LossImpl = "fused",
-): { trainLoss: number; valLoss: number } {
+): Promise<{ trainLoss: number; valLoss: number }> {
   return evalLosses(model, evalBatches(readTensors, trainLoader, valLoader, evalIter, evalIndex), loss);
 }
 
-function evalLosses(model: GPTModel, batches: { train: Iterable<Batch>; val: Iterable<Batch> }, loss: LossImpl = "fused") {
+async function evalLosses(model: GPTModel, batches: { train: Iterable<Batch>; val: Iterable<Batch> }, loss: LossImpl = "fused") {
   const lossBatch = LOSS_BATCH[loss];
   // calcLossLoader disposes each batch after use (they come from a generator)
-  return { trainLoss: calcLossLoader(batches.train, model, undefined, { lossBatch }), valLoss: calcLossLoader(batches.val, model, undefined, { lossBatch }) };
+  const trainLoss = await calcLossLoader(batches.train, model, undefined, { lossBatch });
+  const valLoss = await calcLossLoader(batches.val, model, undefined, { lossBatch });
+  return { trainLoss, valLoss };
 }
 
 /** The book's `generate_and_print_sample`: greedy continuation, newlines shown as spaces. */
-export function generateSample(model: GPTModel, startContext: string, maxNewTokens = 50): string {
-  const [ids] = generateIds(model, [encodeText(startContext)], {
+export async function generateSample(model: GPTModel, startContext: string, maxNewTokens = 50): Promise<string> {
+  const [ids] = await generateIds(model, [encodeText(startContext)], {
     maxNewTokens,
     contextSize: model.cfg.contextLength,
     kvCache: true, // same tokens as the plain loop, faster
@@ -161,22 +163,24 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 /**
  * One optimizer step on one batch: loss, gradients of every parameter, AdamW update.
  * Returns the loss; throws TrainingError (naming `step`) before updating if it is not finite.
+ * The targets and the loss are read with `await data()`, which works on every engine.
  */
-export function trainStep(
+export async function trainStep(
   model: GPTModel,
   optimizer: AdamW,
   inputs: tf.Tensor2D,
   targets: tf.Tensor2D,
   step: number,
   loss: LossImpl = "fused",
-): number {
+): Promise<number> {
   const lossBatch = LOSS_BATCH[loss];
   const names = [...model.params.keys()];
   const vars = names.map((n) => model.params.get(n) as tf.Variable);
+  const kept = await readKeptTargets(targets, model.cfg.vocabSize, `training step ${step}`);
   // variableGrads keys gradients by the variable's engine name; map them back to ours
-  const { value, grads } = tf.variableGrads(() => lossBatch(model, inputs, targets, true), vars);
+  const { value, grads } = tf.variableGrads(() => lossBatch(model, inputs, targets, true, kept), vars);
   try {
-    const loss = value.dataSync()[0];
+    const loss = (await value.data())[0];
     if (!Number.isFinite(loss)) {
       throw new TrainingError(
         `training stopped at step ${step}: the loss is ${loss} (try a lower learning rate, or check the data and weights)`,
@@ -216,7 +220,7 @@ export async function trainModelSimple(
 
   for (const event of trainSchedule(readTensors, trainLoader, valLoader, opts, pos)) {
     if (event.kind === "epochEnd") {
-      const sample = generateSample(model, opts.startContext, opts.sampleTokens ?? 50);
+      const sample = await generateSample(model, opts.startContext, opts.sampleTokens ?? 50);
       log(sample);
       pos.epoch = event.epoch + 1;
       pos.batch = 0;
@@ -226,7 +230,7 @@ export async function trainModelSimple(
     const { inputs, targets } = event.data;
     let loss: number;
     try {
-      loss = trainStep(model, optimizer, inputs, targets, event.globalStep, opts.loss);
+      loss = await trainStep(model, optimizer, inputs, targets, event.globalStep, opts.loss);
       pos.tokensSeen += inputs.size;
     } finally {
       tf.dispose([inputs, targets]);
@@ -236,7 +240,7 @@ export async function trainModelSimple(
     pos.batch = event.batch + 1;
     opts.onStep?.({ epoch: pos.epoch, step: pos.globalStep, totalSteps, batch: event.batch, batchesPerEpoch: perEpoch, loss, tokensSeen: pos.tokensSeen });
     if (event.eval) {
-      const { trainLoss, valLoss } = evalLosses(model, event.eval, opts.loss);
+      const { trainLoss, valLoss } = await evalLosses(model, event.eval, opts.loss);
       pos.evalCount = event.eval.index + 1;
       history.trainLosses.push(trainLoss);
       history.valLosses.push(valLoss);

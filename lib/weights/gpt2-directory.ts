@@ -176,18 +176,22 @@ function transpose2d(data: Float32Array, rows: number, cols: number): Float32Arr
  * and `lm_head.weight` only when the head no longer equals wte transposed (then
  * config.json says `tie_word_embeddings: false`, so transformers keeps it apart).
  * Both files are written atomically; config.json carries the model's drop rate.
+ * The parameters are read first, with `await data()` (the one way that works on every engine,
+ * GPUs included): while saving, host memory holds one copy of the weights.
  */
 export async function saveGPT2Directory(model: GPTModel, dir: string): Promise<void> {
   const cfg = model.cfg;
   fs.mkdirSync(dir, { recursive: true });
-  const values = (name: string) => model.param(name).dataSync() as Float32Array;
+  const read = new Map<tf.Tensor, Float32Array>();
+  for (const v of model.params.values()) read.set(v, (await v.data()) as Float32Array);
+  const values = (name: string) => read.get(model.param(name)) as Float32Array;
   const tied = isTied(values("tokEmb.weight"), values("outHead.weight"), cfg.vocabSize, cfg.embDim);
   const tensors = new Map<string, TensorToWrite>();
   for (const m of gpt2Layout(cfg)) {
     if (m.hf === LM_HEAD && tied) continue;
     // the library's body is transformers' `transformer.*`; its lm_head sits outside it
     const name = m.hf === LM_HEAD ? m.hf : HF_PREFIX + m.hf;
-    tensors.set(name, { shape: m.shape, data: () => gatherTensor(model, m) });
+    tensors.set(name, { shape: m.shape, data: () => gatherTensor(model, values, m) });
   }
   // transformers refuses safetensors files without a "format" in the metadata
   writeSafetensors(path.join(dir, WEIGHTS_FILE), tensors, { format: "pt" });
@@ -195,11 +199,11 @@ export async function saveGPT2Directory(model: GPTModel, dir: string): Promise<v
 }
 
 /** The inverse of `placeTensor`: one checkpoint tensor's values from the library parameter(s). */
-function gatherTensor(model: GPTModel, m: MappedTensor): Float32Array {
-  if (m.how === "copy") return model.param(m.lib[0]).dataSync() as Float32Array;
+function gatherTensor(model: GPTModel, values: (name: string) => Float32Array, m: MappedTensor): Float32Array {
+  if (m.how === "copy") return values(m.lib[0]);
   if (m.how === "transpose") {
     const [V, C] = m.shape;
-    return transpose2d(model.param(m.lib[0]).dataSync() as Float32Array, C, V); // (C, V) -> (V, C)
+    return transpose2d(values(m.lib[0]), C, V); // (C, V) -> (V, C)
   }
   // fuse q, k, v (rows, C) into (rows, 3C); a model without qkv bias writes zeros
   const width = m.shape[m.shape.length - 1];
@@ -208,7 +212,7 @@ function gatherTensor(model: GPTModel, m: MappedTensor): Float32Array {
   const out = new Float32Array(rows * width);
   m.lib.forEach((lib, k) => {
     if (!model.params.has(lib)) return;
-    const part = model.param(lib).dataSync() as Float32Array;
+    const part = values(lib);
     for (let r = 0; r < rows; r++) out.set(part.subarray(r * C, (r + 1) * C), r * width + k * C);
   });
   return out;

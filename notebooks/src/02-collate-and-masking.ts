@@ -224,16 +224,16 @@ const logits1 = tf.tensor2d([[-1.0, 1.0], [-0.5, 1.5]]); // (N=2 positions, V=2 
 const targets1 = [0, 1];
 
 /** -log softmax at the target, averaged over the positions whose target is not ignoreIndex. */
-function crossEntropy(logits: tf.Tensor2D, targets: number[], ignoreIndex = -100): number {
-  const logProbs = tf.logSoftmax(logits).arraySync() as number[][]; // (N, V)
+async function crossEntropy(logits: tf.Tensor2D, targets: number[], ignoreIndex = -100): Promise<number> {
+  const logProbs = (await tf.logSoftmax(logits).array()) as number[][]; // (N, V), read with await: that works on every engine, GPUs too
   const kept = targets.flatMap((t, i) => (t === ignoreIndex ? [] : [-logProbs[i][t]]));
   return kept.reduce((a, b) => a + b, 0) / kept.length;
 }
-console.log("loss_1 (cell):", crossEntropy(logits1, targets1).toFixed(4));
+console.log("loss_1 (cell):", (await crossEntropy(logits1, targets1)).toFixed(4));
 
 // The library's loss takes a batch: logits (B, T, V) and targets (B, T), here one sequence of 2 positions
 const loss1 = maskedCrossEntropy(logits1.expandDims(0), tf.tensor2d([targets1], undefined, "int32"));
-console.log("loss_1 (library):", loss1.dataSync()[0].toFixed(4));
+console.log("loss_1 (library):", (await loss1.data())[0].toFixed(4));
 
 // %% [markdown]
 // A third position (target 1) changes the mean, as it should: it is one more position to score.
@@ -242,7 +242,7 @@ console.log("loss_1 (library):", loss1.dataSync()[0].toFixed(4));
 const logits2 = tf.tensor2d([[-1.0, 1.0], [-0.5, 1.5], [-0.5, 1.5]]); // (N=3, V=2)
 const targets2 = [0, 1, 1];
 const loss2 = maskedCrossEntropy(logits2.expandDims(0), tf.tensor2d([targets2], undefined, "int32"));
-console.log("loss_2:", loss2.dataSync()[0].toFixed(4));
+console.log("loss_2:", (await loss2.data())[0].toFixed(4));
 
 // %% [markdown]
 // Now the same three positions, but the third target is -100. The loss is exactly `loss_1` again: the
@@ -252,9 +252,9 @@ console.log("loss_2:", loss2.dataSync()[0].toFixed(4));
 // %% tags=["ce-3"]
 const targets3 = [0, 1, -100];
 const loss3 = maskedCrossEntropy(logits2.expandDims(0), tf.tensor2d([targets3], undefined, "int32"));
-console.log("loss_3:", loss3.dataSync()[0].toFixed(4));
-console.log("loss_3 (cell):", crossEntropy(logits2, targets3).toFixed(4));
-console.log("loss_1 == loss_3:", loss1.dataSync()[0] === loss3.dataSync()[0]);
+console.log("loss_3:", (await loss3.data())[0].toFixed(4));
+console.log("loss_3 (cell):", (await crossEntropy(logits2, targets3)).toFixed(4));
+console.log("loss_1 == loss_3:", (await loss1.data())[0] === (await loss3.data())[0]);
 
 // %% [markdown]
 // Why -100 and not 0 or -1? Any value that is not a token id works; -100 is the default `ignore_index` of

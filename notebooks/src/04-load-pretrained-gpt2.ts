@@ -94,8 +94,8 @@ const { train, val, test } = splitData(await loadInstructionData());
 const collateOptions = { allowedMaxLength: model.cfg.contextLength };
 const trainLoader = new DataLoader(new InstructionDataset(train), { batchSize: BOOK_BATCH_SIZE, shuffle: true, dropLast: true, seed: BOOK_SEED, collateOptions });
 const valLoader = new DataLoader(new InstructionDataset(val), { batchSize: BOOK_BATCH_SIZE, collateOptions });
-const trainLoss = calcLossLoader(trainLoader.batches(0), model, BOOK_EVAL_ITER);
-const valLoss = calcLossLoader(valLoader.batches(0), model, BOOK_EVAL_ITER);
+const trainLoss = await calcLossLoader(trainLoader.batches(0), model, BOOK_EVAL_ITER);
+const valLoss = await calcLossLoader(valLoader.batches(0), model, BOOK_EVAL_ITER);
 console.log(`Training loss: ${trainLoss.toFixed(3)}`);
 console.log(`Validation loss: ${valLoss.toFixed(3)}`);
 console.log(`ln(vocabulary size) = ln(${model.cfg.vocabSize}) = ${Math.log(model.cfg.vocabSize).toFixed(3)}`);
@@ -123,8 +123,8 @@ console.log(prompt);
 
 // %% tags=["untuned"]
 const idx = textToTokenIds(prompt); // (1, T)
-const out = generate(model, idx, { maxNewTokens: 35, contextSize: model.cfg.contextLength, eosId: END_OF_TEXT }); // (1, T + n)
-const generatedText = tokenIdsToText(out);
+const out = await generate(model, idx, { maxNewTokens: 35, contextSize: model.cfg.contextLength, eosId: END_OF_TEXT }); // (1, T + n)
+const generatedText = await tokenIdsToText(out);
 const responseText = generatedText.slice(prompt.length).trim();
 console.log(`${out.shape[1] - idx.shape[1]} new tokens:`);
 console.log(responseText);

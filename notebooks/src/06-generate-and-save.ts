@@ -76,7 +76,7 @@ const entries = N_TEST === undefined ? test : test.slice(0, N_TEST);
 const results: (InstructionEntry & { model_response: string })[] = [];
 const bar = progressDisplay(entries.length, "responses");
 for (const entry of entries) {
-  results.push({ ...entry, model_response: generateResponse(model, entry, { maxNewTokens: MAX_NEW_TOKENS }) });
+  results.push({ ...entry, model_response: await generateResponse(model, entry, { maxNewTokens: MAX_NEW_TOKENS }) });
   bar.tick(1);
 }
 bar.done();
@@ -147,7 +147,9 @@ const reloaded = await loadGPT2Directory(SFT_DIR);
 const ids = textToTokenIds(formatInput(test[0])); // (1, T)
 const before = model.forward(ids); // (1, T, V)
 const after = reloaded.forward(ids); // (1, T, V)
-const maxDiff = tf.tidy(() => tf.max(tf.abs(tf.sub(before, after))).dataSync()[0]);
+const diff = tf.max(tf.abs(tf.sub(before, after))); // a scalar, read with await data(): that works on every engine, GPUs too
+const maxDiff = (await diff.data())[0];
+diff.dispose();
 console.log(`logits of the first test prompt: shape [${before.shape}], max |saved - reloaded| = ${maxDiff}`);
 console.log(`the reloaded model is the same: ${maxDiff === 0}`);
 tf.dispose([ids, before, after]);

@@ -20,12 +20,12 @@ export function checkpointModel(): { model: GPTModel; optimizer: AdamW } {
 }
 
 /** Sets model and optimizer to checkpoint `i`'s values; returns what `saveCheckpoint` takes. */
-export function checkpointParts(model: GPTModel, optimizer: AdamW, i: number) {
+export async function checkpointParts(model: GPTModel, optimizer: AdamW, i: number) {
   const shift = model.param("finalNorm.shift");
   shift.assign(tf.fill(shift.shape, i));
   const moments: Record<string, SavedTensor> = {};
   for (const [name, p] of model.params) moments[name] = { shape: p.shape.slice(), data: new Float32Array(p.size).fill(i) };
-  optimizer.importState({ ...optimizer.exportState(), step: i, m: moments, v: moments });
+  optimizer.importState({ ...(await optimizer.exportState()), step: i, m: moments, v: moments });
   return {
     model,
     optimizer,

@@ -35,12 +35,12 @@ async function checkpointMain(): Promise<void> {
   const first = Number(arg);
   if (mode === "checkpoint-loop") {
     for (let i = first; ; i++) {
-      await saveCheckpoint(dir, checkpointParts(model, optimizer, i));
+      await saveCheckpoint(dir, await checkpointParts(model, optimizer, i));
       process.stdout.write(`saved ${i}\n`);
     }
   }
   const point = mode.slice("checkpoint-".length);
-  const parts = checkpointParts(model, optimizer, first);
+  const parts = await checkpointParts(model, optimizer, first);
   if (point === "model") {
     const param = model.param.bind(model);
     model.param = (name: string) => (name === "blocks.1.ff.fc1.weight" ? die() : param(name));
