@@ -273,3 +273,61 @@ CHECKS["09"] = [
     },
   },
 ];
+
+CHECKS["07"] = [
+  { name: "reads notebook 06's responses", test: (nb) => assert.match(nb.text("load"), /^\d+ responses of /m) },
+  {
+    name: "the judge's prompt for the first entry asks for the integer only",
+    test: (nb) => {
+      const text = nb.text("prompt");
+      assert.ok(text.startsWith("You are grading the response of a language model"), text.slice(0, 200));
+      shows("prompt", "Reference answer:", "Model response:", "Reply with the integer only, nothing else.")(nb);
+    },
+  },
+  { name: "reads answers as the book's int(score)", test: shows("parse", '"85" -> 85', '" 37\\n" -> 37', '"Score: 85" -> unscored', '"120" -> unscored (120 is outside 0-100)') },
+  {
+    name: "runs the judge, or says there is none and how to start one",
+    test: (nb) => {
+      const text = nb.text("judge");
+      if (/Number of scores: \d+ of \d+\nAverage score: \d+\.\d\d/.test(text)) return;
+      assert.match(text, /no judge here: cannot reach Ollama at .*`ollama serve`/, text);
+      shows("judge", "the next cells score the responses with ROUGE-L instead")(nb);
+    },
+  },
+  {
+    name: "ROUGE-L of every response, labelled as a metric, with a table",
+    test: (nb) => {
+      const n = Number(/^(\d+) responses/m.exec(nb.text("load"))?.[1]);
+      shows("metric", "NOT the judge's score", `Number of scores: ${n} of ${n}`)(nb);
+      assert.match(nb.text("metric"), /Average ROUGE-L F1: \d+\.\d\d/);
+      assert.match(nb.html("metric"), /<table[\s\S]*ROUGE-L F1/);
+    },
+  },
+  { name: "what the metric misses: the book's three answers", test: shows("metric-misses", "ROUGE-L F1 0.800", "ROUGE-L F1 0.857", "ROUGE-L F1 0.364") },
+];
+
+CHECKS["08"] = [
+  {
+    name: "7.1: entries 50 and 999 in the Phi-3 format, as the book's solution",
+    test: shows("phi3-format", "<|user|>\nIdentify the correct spelling of the following word.\nOcassion\n<|assistant|>:\nThe correct spelling is 'Occasion.'", "<|user|>\nWhat is an antonym of 'complicated'?\n<|assistant|>:\nAn antonym of 'complicated' is 'simple'."),
+  },
+  { name: "7.1: Phi-3 texts are shorter", test: (nb) => assert.match(nb.text("phi3-lengths"), /Phi-3 texts are [1-9]\d% shorter/) },
+  { name: "7.1: the response extraction drops the Phi-3 header", test: shows("phi3-extract", `"The correct spelling is 'Occasion'."`) },
+  {
+    name: "7.2: the masked batch is the book's tensor",
+    test: shows(
+      "mask-batch",
+      "inputs [3,64], targets [3,64]",
+      "targets[1]: [" + [...new Array(46).fill(-100), 198, 198, 21017, 18261, 25, 198, 34, 12204, 375, 576, 11, 42651, 11, 1168, 37052, 50256, -100, -100].join(",") + "]",
+    ),
+  },
+  { name: "7.2: only the response is scored", test: shows("mask-decoded", "--- the scored targets:\n\n\n### Response:\nCrocodile, Elephant, Zebra<|endoftext|>") },
+  { name: "7.3: the book's split of the 52k entries", test: shows("alpaca-split", "52,002 entries -> train 44201, validation 2601, test 5200") },
+  {
+    name: "7.3: the download, with progress and the checksum of data/NOTICE",
+    test: (nb) => {
+      finishedBar("download", "download")(nb);
+      shows("download", "checksum as in data/NOTICE: true; entries: 1100")(nb);
+    },
+  },
+];
