@@ -1,6 +1,6 @@
 /**
- * `npm run bench -- --config bench-tiny|gpt2-small [--steps N] [--gen K] [--max-new-tokens M]
- *                   [--group-by-length] [--vs-torch] [--backend auto|tensorflow|webgpu|wasm|cpu]`
+ * `npm run bench -- --config bench-tiny|gpt2-small|gpt2-medium [--steps N] [--gen K] [--max-new-tokens M]
+ *                   [--group-by-length] [--lora-rank R [--lora-alpha A]] [--vs-torch] [--backend auto|tensorflow|webgpu|wasm|cpu]`
  *
  * A benchmark, not a test: from random init (the book's seed), the first N training steps of the
  * seeded train loader (batch 8, AdamW lr 5e-5, weight decay 0.1: the book's fine-tuning),
@@ -8,7 +8,13 @@
  * the key/value cache as `generate` and `finetune` use it (torch runs the book's loop, no cache).
  * Prints one JSON line: backend, step_s (median), train_tokens_per_s (padded tokens, as
  * PyTorch sees them), real_tokens_per_s (targets that are not -100), gen_tokens_per_s,
- * peak_rss_mib. Progress goes to stderr.
+ * peak_rss_mib (and peak_heap_mib, the wasm heap), trainable_params. Progress goes to stderr.
+ *
+ * --recompute / --no-recompute: activation recomputation (lib/model/recompute.ts; default on for LoRA on wasm).
+ *
+ * --lora-rank R trains a LoRA adapter of rank R on every linear layer instead (exercise 7.4,
+ * lib/model/lora.ts; alpha --lora-alpha, default the book's 16); torch runs the book's appendix-E
+ * LoRA on the same batches.
  *
  * --schedule E times the book's whole schedule instead: every train batch of E epochs, with an
  * evaluation (5 train + 5 val batches, no gradients) after steps 0, 5, 10, … — the trainer's own
@@ -26,7 +32,7 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { Command } from "commander";
-import { BOOK_BATCH_SIZE, BOOK_DROP_RATE, BOOK_EVAL_FREQ, BOOK_EVAL_ITER, BOOK_LR, BOOK_MAX_NEW_TOKENS, BOOK_SEED, BOOK_WEIGHT_DECAY } from "../core/book";
+import { BOOK_BATCH_SIZE, BOOK_DROP_RATE, BOOK_LORA_ALPHA, BOOK_EVAL_FREQ, BOOK_EVAL_ITER, BOOK_LR, BOOK_MAX_NEW_TOKENS, BOOK_SEED, BOOK_WEIGHT_DECAY } from "../core/book";
 import { ConfigError } from "../core/errors";
 import { writeAll, writeFileAtomic } from "../core/atomic-file";
 import type { EngineChoice } from "../engine";
@@ -44,8 +50,8 @@ import { AdamW } from "../train/adamw";
 import { ArrayBatch, readArrays, trainSchedule, trainStep } from "../train/train";
 import { calcLossBatchFused } from "../train/fused-loss";
 import { generateIds } from "../generate/generate";
-import { trainingMemoryProblem } from "../engine/memory";
-import { parseBackend, parseIntOption, runCli, startEngine } from "./common";
+import { trainingMemoryProblem, wasmHeapBytes } from "../engine/memory";
+import { parseBackend, parseIntOption, parseNumberOption, runCli, startEngine } from "./common";
 
 /** The benchmark's configs: issue 4's small one, GPT-2 small and the book's GPT-2 medium, all with the book's dropout for fine-tuning (none). */
 const BENCH_CONFIGS: Record<string, GPTConfig> = {
@@ -65,6 +71,9 @@ interface Options {
   groupByLength?: boolean;
   schedule?: number;
   vsTorch?: boolean;
+  loraRank?: number;
+  loraAlpha: number;
+  recompute?: boolean;
   backend?: EngineChoice;
   batchSize: number;
   seed: number;
@@ -129,6 +138,10 @@ async function main(): Promise<void> {
       `time the book's whole schedule for this many epochs (eval every ${BOOK_EVAL_FREQ} steps on ${BOOK_EVAL_ITER}+${BOOK_EVAL_ITER} batches) instead of --steps`,
       parseIntOption("schedule", 1),
     )
+    .option("--lora-rank <r>", "train a LoRA adapter of this rank on every linear layer instead of every weight", parseIntOption("lora-rank", 1))
+    .option("--lora-alpha <a>", "LoRA's alpha (the update is scaled by alpha / rank)", parseNumberOption("lora-alpha", 0), BOOK_LORA_ALPHA)
+    .option("--recompute", "recompute each block's activations in the backward pass (default: on for LoRA on wasm)")
+    .option("--no-recompute", "keep every activation for the backward pass")
     .option("--vs-torch", "also run the PyTorch reference ($COURSE_PYTHON or python3, with torch) on the same batches and print the ratios")
     .option("--backend <name>", "engine: auto | tensorflow | webgpu | wasm | cpu (default: COURSE_BACKEND or auto)", parseBackend)
     .option("--batch-size <n>", "sequences per batch", parseIntOption("batch-size", 1), BOOK_BATCH_SIZE)
@@ -159,12 +172,16 @@ async function main(): Promise<void> {
   const prompts = test.slice(0, opts.gen).map((entry) => encodeText(formatInput(entry)));
 
   const model = new GPTModel(cfg, { seed: opts.seed });
-  const optimizer = new AdamW(model.params, { lr: BOOK_LR, weightDecay: BOOK_WEIGHT_DECAY });
+  const lora = opts.loraRank !== undefined ? model.applyLoRA({ rank: opts.loraRank, alpha: opts.loraAlpha, seed: opts.seed }) : null;
+  if (lora) say(`LoRA rank ${lora.rank}, alpha ${lora.alpha}: ${model.numTrainableParams().toLocaleString("en-US")} trainable parameters`);
+  model.recomputeActivations = opts.recompute ?? (lora !== null && engine.name === "wasm");
+  if (model.recomputeActivations) say("activations: recomputed in the backward pass");
+  const optimizer = new AdamW(model.trainableParams(), { lr: BOOK_LR, weightDecay: BOOK_WEIGHT_DECAY });
   const stepTimes: number[] = [];
   let padded = 0;
   let real = 0;
   // past wasm's heap the step runs out of memory (or hangs, threaded): skip it and say why
-  const trainSkipped = trainingMemoryProblem(model.numParams(), engine.name);
+  const trainSkipped = trainingMemoryProblem(model.numParams(), engine.name, lora?.numParams());
   if (trainSkipped) say(`skipping training: ${trainSkipped}`);
   let evalSeconds = 0;
   let i = 0;
@@ -213,6 +230,9 @@ async function main(): Promise<void> {
     engine: engine.reason,
     config: opts.config,
     group_by_length: Boolean(opts.groupByLength),
+    ...(lora ? { lora_rank: lora.rank, lora_alpha: lora.alpha } : {}),
+    trainable_params: model.numTrainableParams(),
+    recompute: model.recomputeActivations,
     steps: stepTimes.length,
     ...(trainSkipped ? { train_skipped: trainSkipped } : {}),
     step_s: stepTimes.length ? round(median(stepTimes)) : null,
@@ -222,6 +242,7 @@ async function main(): Promise<void> {
     gen_tokens: genTokens,
     gen_tokens_per_s: prompts.length > 0 ? round(genTokens / genSeconds) : null,
     peak_rss_mib: Math.round(peakRssMiB()),
+    ...(wasmHeapBytes() !== undefined ? { peak_heap_mib: Math.round((wasmHeapBytes() as number) / 2 ** 20) } : {}),
   };
   model.dispose();
   if (opts.vsTorch) {
@@ -254,7 +275,7 @@ function runTorch(
   if (probe.error) return { skipped: `${python} not found (set COURSE_PYTHON to a Python with torch)` };
   if (probe.status !== 0) return { skipped: `torch is not installed for ${python} (set COURSE_PYTHON to a Python with torch)` };
   const file = path.join(os.tmpdir(), `course-bench-${process.pid}.json`);
-  const job = { config: cfg, seed: opts.seed, lr: BOOK_LR, weight_decay: BOOK_WEIGHT_DECAY, events, prompts, max_new_tokens: opts.maxNewTokens, eos_id: END_OF_TEXT };
+  const job = { config: cfg, lora: opts.loraRank !== undefined ? { rank: opts.loraRank, alpha: opts.loraAlpha } : null, seed: opts.seed, lr: BOOK_LR, weight_decay: BOOK_WEIGHT_DECAY, events, prompts, max_new_tokens: opts.maxNewTokens, eos_id: END_OF_TEXT };
   writeFileAtomic(file, (fd) => writeAll(fd, JSON.stringify(job)));
   const steps = events.filter((e) => e.train).length;
   say(`torch: running ${path.relative(process.cwd(), TORCH_SCRIPT)} on the same ${steps} batches, ${events.length - steps} evaluations and ${prompts.length} prompts`);

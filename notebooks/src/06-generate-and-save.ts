@@ -167,9 +167,9 @@ model.dispose();
 // %% [markdown]
 // ## What comes next
 //
-// This is where the course ends and the book goes on: section 7.8 scores each response in
-// `instruction-data-with-response.json` from 0 to 100 by asking a larger model (Llama 3, through Ollama) to
-// compare it with the expected output; the file this notebook wrote is exactly its input.
+// Notebook 07 is section 7.8: it scores each response in `instruction-data-with-response.json` from 0 to 100
+// by asking a larger model (Llama 3, through Ollama) to compare it with the expected output; the file this
+// notebook wrote is exactly its input. Notebook 08 runs the chapter's exercises.
 //
 // From the command line, `npm run finetune` does notebooks 04 to 06 in one go (choose the model, fine-tune,
 // plot, answer the test set, save everything into a run folder), and `npm run generate` asks a saved model one
