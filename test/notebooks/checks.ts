@@ -43,7 +43,7 @@ CHECKS["01"] = [
     name: "renders the danfojs tables as HTML",
     test: (nb) => {
       assert.match(nb.html("table-entries"), /<table[\s\S]*Ocassion[\s\S]*<\/table>/);
-      assert.match(nb.html("table-lengths"), /<table[\s\S]*<th>count<\/th>(<td[^>]*>1100<\/td>){4}/);
+      assert.match(nb.html("table-lengths"), /<table[\s\S]*<th[^>]*>count<\/th>(<td[^>]*>1100<\/td>){4}/);
     },
   },
   { name: "splits 935 / 55 / 110", test: shows("split-sizes", "Training set length: 935", "Validation set length: 55", "Test set length: 110") },
