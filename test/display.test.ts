@@ -15,9 +15,35 @@ test("tableHtml escapes cells, keeps the index and right-aligns numbers", () => 
   const html = tableHtml(df, { caption: "two" });
   assert.match(html, /<caption[^>]*>two<\/caption>/);
   assert.match(html, /a &lt;b&gt; &amp; c/);
-  assert.match(html, /<th>1<\/th>/);
+  assert.match(html, /<th[^>]*>1<\/th>/);
   assert.match(html, /text-align:right[^>]*>47.25</);
   assert.equal((html.match(/<tr>/g) ?? []).length, 3); // header + 2 rows
+});
+
+test("tableHtml: long words wrap inside their cell, headers align with their column", () => {
+  // notebook 06's case: a response of 155 commas, no space to break at
+  const rows = [{ epoch: 1, response: ",".repeat(155), loss: 2.5 }, { epoch: 2, response: "short", loss: null }];
+  const html = tableHtml(rows);
+  const cells = html.match(/<td [^>]*>/g) ?? [];
+  assert.equal(cells.length, 6);
+  for (const td of cells) assert.match(td, /overflow-wrap:anywhere/, `a cell that cannot wrap: ${td}`);
+  assert.match(html, /<table [^>]*style="max-width:100%"/);
+  const headers = [...html.matchAll(/<th style="text-align:(\w+)[^>]*>(epoch|response|loss)<\/th>/g)].map((m) => `${m[2]}:${m[1]}`);
+  assert.deepEqual(headers, ["epoch:right", "response:left", "loss:right"], "each header aligned like the values below it");
+  assert.match(html, /text-align:left[^>]*>,{155}<\/td>/);
+});
+
+test("tableHtml/tableText: the index shown from 0, from 1, or hidden", () => {
+  const rows = [{ epoch: 1 }, { epoch: 2 }];
+  const heads = (html: string) => [...html.matchAll(/<tr><th[^>]*>(\d+)<\/th>/g)].map((m) => m[1]);
+  assert.deepEqual(heads(tableHtml(rows)), ["0", "1"]);
+  assert.deepEqual(heads(tableHtml(rows, { index: "from1" })), ["1", "2"]);
+  const hidden = tableHtml(rows, { index: "hide" });
+  assert.deepEqual(heads(hidden), []);
+  assert.equal((hidden.match(/<th /g) ?? []).length, 1, "only the column header is left");
+  assert.equal(tableText(rows, { index: "hide" }), "epoch\n1\n2");
+  assert.equal(tableText(rows, { index: "from1" }), "   epoch\n1  1\n2  2");
+  assert.deepEqual(heads(tableHtml(df, { index: "from1" })), ["0", "1"], "a DataFrame keeps its own labels");
 });
 
 test("rows of objects, maxRows and maxCellChars", () => {
@@ -66,9 +92,9 @@ test("a real danfojs DataFrame and Series", () => {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const dfd = require("danfojs");
   const frame = new dfd.DataFrame({ instruction: ["a", "b"], tokens: [3, 4] });
-  assert.match(tableHtml(frame), /<th>instruction<\/th><th>tokens<\/th>/);
+  assert.match(tableHtml(frame), /<th[^>]*>instruction<\/th><th[^>]*>tokens<\/th>/);
   assert.match(tableHtml(frame), /text-align:right[^>]*>4</);
   const series = new dfd.Series([1.5, 2.5], { index: ["x", "y"] });
   const html = tableHtml(series);
-  assert.match(html, /<th>y<\/th><td[^>]*>2.5</);
+  assert.match(html, /<th[^>]*>y<\/th><td[^>]*>2.5</);
 });

@@ -1,5 +1,5 @@
 // A config.json whose numbers would need more memory than the weights file could hold is refused
-// with one line before anything is allocated: `evaluate` on n_layer 1e9 used to die with a
+// with one line before anything is allocated: `loss` (then called `evaluate`) on n_layer 1e9 used to die with a
 // JavaScript heap out-of-memory abort and a native stack dump.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
@@ -12,13 +12,13 @@ const ROOT = path.resolve(__dirname, "..");
 const root = tempDir("hostile-config");
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
-test("evaluate on a folder whose config.json says n_layer 1e9: exit 1, one error line naming the file and key, no stack", () => {
+test("loss on a folder whose config.json says n_layer 1e9: exit 1, one error line naming the file and key, no stack", () => {
   const dir = writeHFDir(path.join(root, "huge"), makeHFTensors(), { config: { ...TINY_HF_CONFIG, n_layer: 1_000_000_000 } });
   const data = path.join(root, "data.json");
   fs.writeFileSync(data, JSON.stringify([{ instruction: "Say hi.", input: "", output: "Hi." }]));
   const r = spawnSync(
     path.join(ROOT, "node_modules", ".bin", "tsx"),
-    [path.join(ROOT, "lib", "cli", "evaluate.ts"), "--weights", dir, "--data", data, "--backend", "cpu"],
+    [path.join(ROOT, "lib", "cli", "loss.ts"), "--weights", dir, "--data", data, "--backend", "cpu"],
     // a small heap, so that code which starts allocating for 1e9 layers fails in seconds, not minutes
     { cwd: ROOT, encoding: "utf8", timeout: 120_000, env: { ...process.env, NODE_OPTIONS: "--max-old-space-size=512" } },
   );

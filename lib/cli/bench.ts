@@ -1,6 +1,6 @@
 /**
- * `npm run bench -- --config bench-tiny|gpt2-small [--steps N] [--gen K] [--max-new-tokens M]
- *                   [--gen-batch B] [--group-by-length] [--vs-torch] [--backend auto|tensorflow|webgpu|wasm|cpu]`
+ * `npm run bench -- --config bench-tiny|gpt2-small|gpt2-medium [--steps N] [--gen K] [--max-new-tokens M]
+ *                   [--gen-batch B] [--group-by-length] [--lora-rank R [--lora-alpha A]] [--vs-torch] [--backend auto|tensorflow|webgpu|wasm|cpu]`
  *
  * A benchmark, not a test: from random init (the book's seed), the first N training steps of the
  * seeded train loader (batch 8, AdamW lr 5e-5, weight decay 0.1: the book's fine-tuning),
@@ -9,7 +9,13 @@
  * runs it (gen_tokens_per_s), and in batches of B as `finetune` runs it (gen_batch_tokens_per_s).
  * Prints one JSON line: backend, step_s (median), train_tokens_per_s (padded tokens, as
  * PyTorch sees them), real_tokens_per_s (targets that are not -100), the generation figures,
- * peak_rss_mib. Progress goes to stderr.
+ * peak_rss_mib (and peak_heap_mib, the wasm heap), trainable_params. Progress goes to stderr.
+ *
+ * --recompute / --no-recompute: activation recomputation (lib/model/recompute.ts; default on for LoRA on wasm).
+ *
+ * --lora-rank R trains a LoRA adapter of rank R on every linear layer instead (exercise 7.4,
+ * lib/model/lora.ts; alpha --lora-alpha, default the book's 16); torch runs the book's appendix-E
+ * LoRA on the same batches.
  *
  * --schedule E times the book's whole schedule instead: every train batch of E epochs, with an
  * evaluation (5 train + 5 val batches, no gradients) after steps 0, 5, 10, … — the trainer's own
@@ -23,15 +29,11 @@
  * left-padded) for generation. It adds their figures, versions and the ratios (ours / theirs) to
  * the line; where Python or torch is absent it says so in one line and still prints ours.
  */
-import { spawnSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { Command } from "commander";
-import { BOOK_BATCH_SIZE, BOOK_DROP_RATE, BOOK_EVAL_FREQ, BOOK_EVAL_ITER, BOOK_LR, BOOK_MAX_NEW_TOKENS, BOOK_SEED, BOOK_WEIGHT_DECAY } from "../core/book";
+import { BOOK_BATCH_SIZE, BOOK_DROP_RATE, BOOK_LORA_ALPHA, BOOK_EVAL_FREQ, BOOK_EVAL_ITER, BOOK_LR, BOOK_MAX_NEW_TOKENS, BOOK_SEED, BOOK_WEIGHT_DECAY } from "../core/book";
 import { ConfigError } from "../core/errors";
-import { writeAll, writeFileAtomic } from "../core/atomic-file";
 import type { EngineChoice } from "../engine";
 import { DEFAULT_DATA_FILE, loadInstructionData } from "../data/instruction-data";
 import { splitData } from "../data/split";
@@ -47,9 +49,10 @@ import { AdamW } from "../train/adamw";
 import { ArrayBatch, readArrays, trainSchedule, trainStep } from "../train/train";
 import { calcLossBatchFused } from "../train/fused-loss";
 import { GENERATE_BATCH_SIZE } from "../generate/batch";
-import { trainingMemoryProblem } from "../engine/memory";
-import { parseBackend, parseIntOption, runCli, startEngine } from "./common";
+import { trainingMemoryProblem, wasmHeapBytes } from "../engine/memory";
+import { parseBackend, parseIntOption, parseNumberOption, runCli, startEngine } from "./common";
 import { benchGeneration } from "./bench-generate";
+import { runTorchBench } from "./bench-torch";
 
 /** The benchmark's configs: issue 4's small one, GPT-2 small and the book's GPT-2 medium, all with the book's dropout for fine-tuning (none). */
 const BENCH_CONFIGS: Record<string, GPTConfig> = {
@@ -57,11 +60,6 @@ const BENCH_CONFIGS: Record<string, GPTConfig> = {
   "gpt2-small": { ...GPT2_SMALL, dropRate: BOOK_DROP_RATE },
   "gpt2-medium": { ...GPT2_MEDIUM, dropRate: BOOK_DROP_RATE },
 };
-/** The project's venv with pip's newest torch and transformers (.ci/run makes it and exports it as $COURSE_HF_PYTHON). */
-const VENV_PYTHON = path.resolve(__dirname, "..", "..", ".cache", "venv", "bin", "python");
-/** The Python that runs the reference: $COURSE_PYTHON, else $COURSE_HF_PYTHON, else the project's venv, else `python3` on the PATH. */
-const torchPython = () => process.env.COURSE_PYTHON || process.env.COURSE_HF_PYTHON || (fs.existsSync(VENV_PYTHON) ? VENV_PYTHON : "python3");
-const TORCH_SCRIPT = path.resolve(__dirname, "..", "..", "test", "reference", "torch_bench.py");
 
 interface Options {
   config: string;
@@ -72,6 +70,9 @@ interface Options {
   groupByLength?: boolean;
   schedule?: number;
   vsTorch?: boolean;
+  loraRank?: number;
+  loraAlpha: number;
+  recompute?: boolean;
   backend?: EngineChoice;
   batchSize: number;
   seed: number;
@@ -137,6 +138,10 @@ async function main(): Promise<void> {
       `time the book's whole schedule for this many epochs (eval every ${BOOK_EVAL_FREQ} steps on ${BOOK_EVAL_ITER}+${BOOK_EVAL_ITER} batches) instead of --steps`,
       parseIntOption("schedule", 1),
     )
+    .option("--lora-rank <r>", "train a LoRA adapter of this rank on every linear layer instead of every weight", parseIntOption("lora-rank", 1))
+    .option("--lora-alpha <a>", "LoRA's alpha (the update is scaled by alpha / rank)", parseNumberOption("lora-alpha", 0), BOOK_LORA_ALPHA)
+    .option("--recompute", "recompute each block's activations in the backward pass (default: on for LoRA on wasm)")
+    .option("--no-recompute", "keep every activation for the backward pass")
     .option("--vs-torch", "also run the PyTorch and transformers reference ($COURSE_PYTHON, $COURSE_HF_PYTHON, .cache/venv or python3) on the same batches and prompts and print the ratios")
     .option("--backend <name>", "engine: auto | tensorflow | webgpu | wasm | cpu (default: COURSE_BACKEND or auto)", parseBackend)
     .option("--batch-size <n>", "sequences per batch", parseIntOption("batch-size", 1), BOOK_BATCH_SIZE)
@@ -167,12 +172,16 @@ async function main(): Promise<void> {
   const prompts = test.slice(0, opts.gen).map((entry) => encodeText(formatInput(entry)));
 
   const model = new GPTModel(cfg, { seed: opts.seed });
-  const optimizer = new AdamW(model.params, { lr: BOOK_LR, weightDecay: BOOK_WEIGHT_DECAY });
+  const lora = opts.loraRank !== undefined ? model.applyLoRA({ rank: opts.loraRank, alpha: opts.loraAlpha, seed: opts.seed }) : null;
+  if (lora) say(`LoRA rank ${lora.rank}, alpha ${lora.alpha}: ${model.numTrainableParams().toLocaleString("en-US")} trainable parameters`);
+  model.recomputeActivations = opts.recompute ?? (lora !== null && engine.name === "wasm");
+  if (model.recomputeActivations) say("activations: recomputed in the backward pass");
+  const optimizer = new AdamW(model.trainableParams(), { lr: BOOK_LR, weightDecay: BOOK_WEIGHT_DECAY });
   const stepTimes: number[] = [];
   let padded = 0;
   let real = 0;
   // past wasm's heap the step runs out of memory (or hangs, threaded): skip it and say why
-  const trainSkipped = trainingMemoryProblem(model.numParams(), engine.name);
+  const trainSkipped = trainingMemoryProblem(model.numParams(), engine.name, lora?.numParams());
   if (trainSkipped) say(`skipping training: ${trainSkipped}`);
   let evalSeconds = 0;
   let i = 0;
@@ -215,6 +224,9 @@ async function main(): Promise<void> {
     engine: engine.reason,
     config: opts.config,
     group_by_length: Boolean(opts.groupByLength),
+    ...(lora ? { lora_rank: lora.rank, lora_alpha: lora.alpha } : {}),
+    trainable_params: model.numTrainableParams(),
+    recompute: model.recomputeActivations,
     steps: stepTimes.length,
     ...(trainSkipped ? { train_skipped: trainSkipped } : {}),
     step_s: stepTimes.length ? round(median(stepTimes)) : null,
@@ -223,6 +235,7 @@ async function main(): Promise<void> {
     ...(opts.schedule && !trainSkipped ? { schedule_epochs: opts.schedule, schedule_s: round(scheduleSeconds), eval_s: round(evalSeconds) } : {}),
     ...gen,
     peak_rss_mib: Math.round(peakRssMiB()),
+    ...(wasmHeapBytes() !== undefined ? { peak_heap_mib: Math.round((wasmHeapBytes() as number) / 2 ** 20) } : {}),
   };
   model.dispose();
   if (opts.vsTorch) {
@@ -246,38 +259,14 @@ async function main(): Promise<void> {
 }
 
 /** Run the PyTorch reference on the same token ids; its JSON line, or `{ skipped: why }`. */
-function runTorch(
-  cfg: GPTConfig,
-  opts: Options,
-  events: BenchEvent[],
-  prompts: number[][],
-  say: (line: string) => void,
-): Record<string, unknown> {
-  const python = torchPython();
-  const probe = spawnSync(python, ["-c", "import torch"], { encoding: "utf8" });
-  if (probe.error) return { skipped: `${python} not found (set COURSE_PYTHON to a Python with torch)` };
-  if (probe.status !== 0) return { skipped: `torch is not installed for ${python} (set COURSE_PYTHON to a Python with torch)` };
-  const file = path.join(os.tmpdir(), `course-bench-${process.pid}.json`);
+function runTorch(cfg: GPTConfig, opts: Options, events: BenchEvent[], prompts: number[][], say: (line: string) => void): Record<string, unknown> {
   // eos_id null: the book's loop makes max_new_tokens too; pad_id pads transformers' batches
   const job = {
-    ...{ config: cfg, seed: opts.seed, lr: BOOK_LR, weight_decay: BOOK_WEIGHT_DECAY, events, prompts },
+    ...{ config: cfg, lora: opts.loraRank !== undefined ? { rank: opts.loraRank, alpha: opts.loraAlpha } : null, seed: opts.seed, lr: BOOK_LR, weight_decay: BOOK_WEIGHT_DECAY, events, prompts },
     ...{ max_new_tokens: opts.maxNewTokens, eos_id: null, pad_id: END_OF_TEXT, gen_batch: opts.genBatch },
   };
-  writeFileAtomic(file, (fd) => writeAll(fd, JSON.stringify(job)));
   const steps = events.filter((e) => e.train).length;
-  say(`torch: running ${path.relative(process.cwd(), TORCH_SCRIPT)} on the same ${steps} batches, ${events.length - steps} evaluations and ${prompts.length} prompts`);
-  try {
-    const run = spawnSync(python, [TORCH_SCRIPT, file, "--threads", String(os.cpus().length)], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"], // its progress lines go straight to our stderr
-      maxBuffer: 16 * 2 ** 20,
-    });
-    const last = run.stdout.trim().split("\n").pop() ?? "";
-    if (run.status !== 0 || !last.startsWith("{")) return { skipped: `torch_bench.py failed (exit ${run.status})` };
-    return JSON.parse(last) as Record<string, unknown>;
-  } finally {
-    fs.rmSync(file, { force: true });
-  }
+  return runTorchBench(job, `the same ${steps} batches, ${events.length - steps} evaluations and ${prompts.length} prompts`, say);
 }
 
 if (require.main === module) runCli(main);

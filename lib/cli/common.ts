@@ -1,10 +1,11 @@
 /**
- * What every command (finetune, evaluate, generate, bench, padding-report) shares: error
+ * What every command (finetune, loss, judge, generate, bench, padding-report) shares: error
  * handling, number parsing for options, and starting the engine.
  * (Choosing the model for `--model` is lib/pretrained/select.ts's `chooseModel`.)
  */
 import { ConfigError, CourseError } from "../core/errors";
 import { ENGINE_CHOICES, EngineChoice, EngineInfo, initEngine } from "../engine";
+import { PROMPT_STYLES, PromptStyle } from "../data/prompt";
 
 /**
  * Run a command's main function: a CourseError becomes `error: <message>` and exit
@@ -45,6 +46,11 @@ export const parseBackend = (value: string): EngineChoice => {
     throw new ConfigError(`--backend must be one of ${ENGINE_CHOICES.join(", ")}, got "${value}"`);
   }
   return value as EngineChoice;
+};
+
+export const parsePromptStyle = (value: string): PromptStyle => {
+  if (!(PROMPT_STYLES as readonly string[]).includes(value)) throw new ConfigError(`--prompt-style must be one of ${PROMPT_STYLES.join(", ")}, got "${value}"`);
+  return value as PromptStyle;
 };
 
 /** `await initEngine()`, with its one line on stdout (finetune) or stderr (commands whose stdout is the answer). */

@@ -7,12 +7,12 @@
  */
 import type { EngineChoice } from "../engine";
 import { Command } from "commander";
-import { formatInput } from "../data/prompt";
+import { formatInput, PROMPT_STYLES, PromptStyle } from "../data/prompt";
 import { loadGPT2Directory } from "../weights/gpt2-directory";
 import { responseForPrompt } from "../generate/generate";
 import { BOOK_MAX_NEW_TOKENS, BOOK_SEED } from "../core/book";
 import { ConfigError } from "../core/errors";
-import { parseBackend, parseIntOption, parseNumberOption, runCli, startEngine } from "./common";
+import { parseBackend, parseIntOption, parseNumberOption, parsePromptStyle, runCli, startEngine } from "./common";
 
 interface GenerateCliOptions {
   weights: string;
@@ -23,6 +23,7 @@ interface GenerateCliOptions {
   temperature: number;
   topK?: number;
   seed: number;
+  promptStyle: PromptStyle;
   backend?: EngineChoice;
 }
 
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
     .option("--temperature <x>", "0 = greedy; > 0 samples from softmax(logits / temperature)", parseNumberOption("temperature", 0), 0)
     .option("--top-k <k>", "sample only among the k most likely tokens", parseIntOption("top-k", 1))
     .option("--seed <n>", "seed for sampling", parseIntOption("seed", 0), BOOK_SEED)
+    .option("--prompt-style <name>", `prompt format the model was fine-tuned on: ${PROMPT_STYLES.join(" | ")}`, parsePromptStyle, "alpaca")
     .option("--backend <name>", "tensorflow | webgpu | wasm | cpu | auto (default: $COURSE_BACKEND or auto)", parseBackend)
     .parse()
     .opts<GenerateCliOptions>();
@@ -46,12 +48,13 @@ async function main(): Promise<void> {
   if (opts.prompt !== undefined && opts.input) throw new ConfigError("--input goes with --instruction, not with --prompt");
   await startEngine(opts.backend, true);
   const model = await loadGPT2Directory(opts.weights);
-  const prompt = opts.prompt ?? formatInput({ instruction: opts.instruction as string, input: opts.input ?? "" });
+  const prompt = opts.prompt ?? formatInput({ instruction: opts.instruction as string, input: opts.input ?? "" }, opts.promptStyle);
   const response = await responseForPrompt(model, prompt, {
     maxNewTokens: opts.maxNewTokens,
     temperature: opts.temperature,
     topK: opts.topK,
     seed: opts.seed,
+    promptStyle: opts.promptStyle,
   });
   console.log(response);
   model.dispose();

@@ -33,3 +33,22 @@ export const BOOK_MAX_NEW_TOKENS = 256;
 
 /** The size of every loss chart, in CSS pixels (the book's figures are about this shape). */
 export const PLOT_SIZE = { width: 760, height: 420 } as const;
+
+/**
+ * Exercise 7.4 (appendix E): LoRA of rank 16 on every linear layer, output head included.
+ * The scale is alpha / rank, as the book's repository computes it since September 2025 (the printed
+ * appendix multiplied by alpha alone; at rank 16 that equals alpha 256 here).
+ */
+export const BOOK_LORA_RANK = 16;
+/** Exercise 7.4's LoRA alpha. */
+export const BOOK_LORA_ALPHA = 16;
+
+/** Section 7.8: the judge, Llama 3 8B as Ollama names it. */
+export const BOOK_JUDGE_MODEL = "llama3";
+/** Section 7.8: where Ollama listens unless told otherwise. */
+export const OLLAMA_DEFAULT_HOST = "http://localhost:11434";
+/**
+ * Section 7.8: the judge's options for repeatable scores, as the book's code sends them: a fixed
+ * seed, temperature 0 (always the most likely token), and a 2,048-token context window.
+ */
+export const BOOK_JUDGE_OPTIONS = { seed: 123, temperature: 0, num_ctx: 2048 } as const;

@@ -23,3 +23,6 @@ export class ConfigError extends CourseError {}
 
 /** A setup step that cannot go on: a missing tool (pip, a compiler), a download or build that failed… */
 export class SetupError extends CourseError {}
+
+/** A judge server that cannot be used: not reachable, the model not pulled, its answers cut off… */
+export class JudgeError extends CourseError {}

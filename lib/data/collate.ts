@@ -13,6 +13,12 @@
  * That one kept token teaches the model to emit <|endoftext|> where a response ends;
  * only the pure padding after it is masked. (The mask is "== padTokenId", so any later
  * 50256 would be masked too; `encodeText` never produces 50256 from data text.)
+ *
+ * Exercise 7.2, instruction masking: given each sequence's prompt length L (the tokens of the
+ * instruction and input), the first L-1 targets are set to `ignoreIndex` too, the book's
+ * `targets[:instruction_length-1] = -100`. Target t is the token at position t+1, so those are
+ * exactly the targets that are prompt tokens; the first scored target is the first token of the
+ * response header.
  */
 import * as tf from "@tensorflow/tfjs";
 import { CourseError } from "../core/errors";
@@ -34,11 +40,15 @@ export interface CollateOptions {
 export function collateArrays(
   batch: number[][],
   opts: CollateOptions = {},
+  promptLengths?: number[],
 ): { inputs: number[][]; targets: number[][] } {
   const padTokenId = opts.padTokenId ?? END_OF_TEXT;
   const ignoreIndex = opts.ignoreIndex ?? IGNORE_INDEX;
   const allowedMaxLength = opts.allowedMaxLength;
   if (batch.length === 0) throw new CourseError("collate: the batch is empty");
+  if (promptLengths !== undefined && promptLengths.length !== batch.length) {
+    throw new CourseError(`collate: ${promptLengths.length} prompt lengths for a batch of ${batch.length}`);
+  }
   if (allowedMaxLength !== undefined && !(Number.isInteger(allowedMaxLength) && allowedMaxLength > 0)) {
     throw new CourseError(`collate: allowedMaxLength must be a positive integer, got ${allowedMaxLength}`);
   }
@@ -47,7 +57,7 @@ export function collateArrays(
   const batchMaxLength = Math.max(...batch.map((item) => item.length + 1));
   const inputs: number[][] = [];
   const targets: number[][] = [];
-  for (const item of batch) {
+  for (const [row, item] of batch.entries()) {
     const newItem = [...item, padTokenId];
     const padded = [...newItem, ...new Array<number>(batchMaxLength - newItem.length).fill(padTokenId)];
     let input = padded.slice(0, -1); // (batchMaxLength - 1,)
@@ -61,6 +71,10 @@ export function collateArrays(
         if (seenFirst) target[t] = ignoreIndex;
         seenFirst = true;
       }
+    }
+    // exercise 7.2: the prompt's tokens are not targets either, only the response (and its end-of-text)
+    if (promptLengths !== undefined) {
+      for (let t = 0; t < Math.min(promptLengths[row] - 1, target.length); t++) target[t] = ignoreIndex;
     }
 
     if (allowedMaxLength !== undefined) {
@@ -81,10 +95,11 @@ export function batchTensors(batch: { inputs: number[][]; targets: number[][] })
   };
 }
 
-/** The final collate: (B, T) int32 tensors, which the caller disposes. */
+/** The final collate: (B, T) int32 tensors, which the caller disposes. `promptLengths`: exercise 7.2's masking. */
 export function collate(
   batch: number[][],
   opts: CollateOptions = {},
+  promptLengths?: number[],
 ): { inputs: tf.Tensor2D; targets: tf.Tensor2D } {
-  return batchTensors(collateArrays(batch, opts));
+  return batchTensors(collateArrays(batch, opts, promptLengths));
 }

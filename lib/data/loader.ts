@@ -109,10 +109,16 @@ export class DataLoader implements Iterable<Batch> {
     return cutBatches(order, this.batchSize, this.dropLast);
   }
 
+  /** The prompt lengths of a batch's rows when the dataset masks instructions (exercise 7.2), else undefined. */
+  private promptLengths(indices: number[]): number[] | undefined {
+    const lengths = this.dataset.promptLengths;
+    return lengths === undefined ? undefined : indices.map((i) => lengths[i]);
+  }
+
   /** Plain-array batches (no tensors) of `epoch`, from batch `startBatch` on. */
   *arrayBatches(epoch = 0, startBatch = 0): Generator<{ inputs: number[][]; targets: number[][] }> {
     for (const indices of this.batchIndices(epoch).slice(startBatch)) {
-      yield collateArrays(indices.map((i) => this.dataset.encoded[i]), this.collateOptions);
+      yield collateArrays(indices.map((i) => this.dataset.encoded[i]), this.collateOptions, this.promptLengths(indices));
     }
   }
 
@@ -122,7 +128,7 @@ export class DataLoader implements Iterable<Batch> {
    */
   *batches(epoch = 0, startBatch = 0): Generator<Batch> {
     for (const indices of this.batchIndices(epoch).slice(startBatch)) {
-      yield collate(indices.map((i) => this.dataset.encoded[i]), this.collateOptions);
+      yield collate(indices.map((i) => this.dataset.encoded[i]), this.collateOptions, this.promptLengths(indices));
     }
   }
 

@@ -20,6 +20,11 @@ export interface TableOptions {
   maxCellChars?: number;
   /** A caption above the table. */
   caption?: string;
+  /**
+   * The index column: "show" (default; a DataFrame's labels, or 0, 1, 2… for rows), "from1" (rows
+   * numbered 1, 2, 3…, for tables whose other columns count from 1, such as epochs) or "hide".
+   */
+  index?: "show" | "from1" | "hide";
 }
 
 interface Grid {
@@ -60,28 +65,58 @@ function cellText(v: unknown, maxChars: number): string {
   return s.length > maxChars ? s.slice(0, maxChars - 1) + "…" : s;
 }
 
-/** The HTML of a table (class "course-table"), long text wrapped, numbers right-aligned. */
+/** The index labels to show, or null when the index is hidden. Only row arrays are renumbered from 1. */
+function indexLabels(input: TableInput, grid: Grid, mode: TableOptions["index"]): string[] | null {
+  if (mode === "hide") return null;
+  if (mode === "from1" && !isDataFrame(input)) return grid.index.map((_, i) => String(i + 1));
+  return grid.index;
+}
+
+/** A column is numeric (right-aligned, header too) when every value in it that is set is a number. */
+function numericColumns(grid: Grid): boolean[] {
+  return grid.columns.map((_, c) => {
+    const set = grid.rows.map((r) => r[c]).filter((v) => v !== null && v !== undefined && v !== "");
+    return set.length > 0 && set.every((v) => typeof v === "number");
+  });
+}
+
+/**
+ * The HTML of a table (class "course-table"). Text columns are left-aligned and numbers right-aligned,
+ * each header aligned like its column (Jupyter's own style right-aligns every header). Text wraps at
+ * spaces, and where a word is too long for its column (a URL, 155 commas) anywhere inside it, so that no
+ * cell can widen the table past the page.
+ */
 export function tableHtml(input: TableInput, opts: TableOptions = {}): string {
-  const { columns, index, rows } = toGrid(input);
+  const grid = toGrid(input);
+  const { columns, rows } = grid;
+  const index = indexLabels(input, grid, opts.index);
+  const numeric = numericColumns(grid);
   const maxRows = opts.maxRows ?? 50;
   const maxChars = opts.maxCellChars ?? 300;
   const shown = rows.slice(0, maxRows);
-  const th = (s: string) => `<th>${escapeHtml(s)}</th>`;
-  const td = (v: unknown) =>
-    `<td style="text-align:${typeof v === "number" ? "right" : "left"};white-space:pre-wrap;vertical-align:top">${escapeHtml(cellText(v, maxChars))}</td>`;
-  const body = shown.map((r, i) => `<tr><th>${escapeHtml(index[i])}</th>${r.map(td).join("")}</tr>`).join("\n");
+  const align = (c: number) => (numeric[c] ? "right" : "left");
+  const wrap = `white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word`;
+  const th = (s: string, c: number) => `<th style="text-align:${align(c)};vertical-align:bottom;${wrap}">${escapeHtml(s)}</th>`;
+  const td = (v: unknown, c: number) =>
+    `<td style="text-align:${typeof v === "number" ? "right" : align(c)};vertical-align:top;${wrap}">${escapeHtml(cellText(v, maxChars))}</td>`;
+  const rowHead = (i: number) => (index ? `<th style="text-align:right;vertical-align:top">${escapeHtml(index[i])}</th>` : "");
+  const body = shown.map((r, i) => `<tr>${rowHead(i)}${r.map(td).join("")}</tr>`).join("\n");
   const more = rows.length > shown.length ? `<p><i>… ${rows.length - shown.length} more rows (${rows.length} in all)</i></p>` : "";
   const caption = opts.caption ? `<caption style="text-align:left">${escapeHtml(opts.caption)}</caption>` : "";
-  return `<table class="course-table dataframe">${caption}\n<thead><tr><th></th>${columns.map(th).join("")}</tr></thead>\n<tbody>\n${body}\n</tbody></table>${more}`;
+  const head = `<tr>${index ? "<th></th>" : ""}${columns.map(th).join("")}</tr>`;
+  return `<table class="course-table dataframe" style="max-width:100%">${caption}\n<thead>${head}</thead>\n<tbody>\n${body}\n</tbody></table>${more}`;
 }
 
 /** A plain-text table (columns padded), for terminals and text-only viewers. */
 export function tableText(input: TableInput, opts: TableOptions = {}): string {
-  const { columns, index, rows } = toGrid(input);
+  const g = toGrid(input);
+  const { columns, rows } = g;
+  const index = indexLabels(input, g, opts.index);
   const maxRows = opts.maxRows ?? 50;
   const maxChars = Math.min(opts.maxCellChars ?? 300, 60); // a terminal line is short
   const shown = rows.slice(0, maxRows);
-  const grid = [["", ...columns], ...shown.map((r, i) => [index[i], ...r.map((v) => cellText(v, maxChars).replace(/\n/g, "⏎"))])];
+  const cells = (r: unknown[]) => r.map((v) => cellText(v, maxChars).replace(/\n/g, "⏎"));
+  const grid = index ? [["", ...columns], ...shown.map((r, i) => [index[i], ...cells(r)])] : [columns, ...shown.map(cells)];
   const widths = grid[0].map((_, c) => Math.max(...grid.map((r) => r[c].length)));
   const lines = grid.map((r) => r.map((s, c) => s.padEnd(widths[c])).join("  ").trimEnd());
   if (opts.caption) lines.unshift(opts.caption);

@@ -18,7 +18,7 @@ import { BOOK_MAX_NEW_TOKENS, BOOK_SEED } from "../core/book";
 import { ConfigError } from "../core/errors";
 import { Rng } from "../core/random";
 import { formatInput } from "../data/prompt";
-import { encodeText, END_OF_TEXT } from "../data/tokenizer";
+import { decodeTokens, encodeText, END_OF_TEXT } from "../data/tokenizer";
 import type { InstructionEntry } from "../data/instruction-data";
 import type { GPTModel } from "../model/gpt";
 import { KVCache } from "../model/kv-cache";
@@ -110,20 +110,20 @@ async function generateBatch(model: GPTModel, prompts: number[][], maxNewTokens:
 }
 
 /**
- * `generateResponse` for many entries at once (section 7.7: prompt = formatInput(entry), greedy, stop at
- * <|endoftext|>, the response after the prompt), generated in batches: the same responses, in order.
+ * `generateResponse` for many entries at once (section 7.7: prompt = formatInput(entry, promptStyle), greedy,
+ * stop at <|endoftext|>, the response after the prompt), generated in batches: the same responses, in order.
  */
 export async function generateResponses(
   model: GPTModel,
   entries: Pick<InstructionEntry, "instruction" | "input">[],
   opts: ResponseOptions & BatchOptions = {},
 ): Promise<string[]> {
-  const prompts = entries.map((e) => formatInput(e));
+  const prompts = entries.map((e) => formatInput(e, opts.promptStyle));
   const ids = await generateIdsBatched(model, prompts.map((p) => encodeText(p)), {
     ...opts,
     maxNewTokens: opts.maxNewTokens ?? BOOK_MAX_NEW_TOKENS,
     eosId: opts.eosId ?? END_OF_TEXT,
     kvCache: opts.kvCache ?? true,
   });
-  return ids.map((row, i) => extractResponse(prompts[i], row));
+  return ids.map((row, i) => extractResponse(decodeTokens(row), prompts[i], opts.promptStyle));
 }

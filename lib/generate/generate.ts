@@ -14,7 +14,7 @@ import * as tf from "@tensorflow/tfjs";
 import { BOOK_MAX_NEW_TOKENS, BOOK_SEED } from "../core/book";
 import { ConfigError } from "../core/errors";
 import { Rng } from "../core/random";
-import { formatInput, RESPONSE_HEADER } from "../data/prompt";
+import { formatInput, PromptStyle, responseMarker } from "../data/prompt";
 import { decodeTokens, encodeText, END_OF_TEXT } from "../data/tokenizer";
 import type { InstructionEntry } from "../data/instruction-data";
 import type { GPTModel } from "../model/gpt";
@@ -167,16 +167,17 @@ export async function tokenIdsToText(ids: tf.Tensor | number[] | number[][]): Pr
   return decodeTokens(flat);
 }
 
-export type ResponseOptions = Partial<GenerateOptions>;
-
-/** "### Response:", the response header without its newlines: the model may space it differently. */
-const RESPONSE_MARKER = RESPONSE_HEADER.trim();
+export type ResponseOptions = Partial<GenerateOptions> & {
+  /** the prompt format the model was fine-tuned on (default "alpaca"; "phi3": exercise 7.1) */
+  promptStyle?: PromptStyle;
+};
 
 /**
  * Section 7.7: the prompt is `formatInput(entry)` alone (the model writes the
  * "### Response:" header itself, having learned it), generation stops at
  * <|endoftext|>, and the response is the text after the prompt with
- * "### Response:" removed and surrounding whitespace trimmed.
+ * "### Response:" removed and surrounding whitespace trimmed. With `promptStyle: "phi3"`
+ * (exercise 7.1) the prompt is the Phi-3 format and "<|assistant|>:" is removed instead.
  * Defaults as the book: BOOK_MAX_NEW_TOKENS (256) new tokens, greedy, eos = END_OF_TEXT; with the key/value
  * cache on (same tokens, many times faster; `kvCache: false` runs the book's plain loop).
  */
@@ -185,7 +186,7 @@ export async function generateResponse(
   entry: Pick<InstructionEntry, "instruction" | "input">,
   opts: ResponseOptions = {},
 ): Promise<string> {
-  return responseForPrompt(model, formatInput(entry), opts);
+  return responseForPrompt(model, formatInput(entry, opts.promptStyle), opts);
 }
 
 /** Like `generateResponse`, for a raw prompt string (the CLI's `--prompt`). */
@@ -198,12 +199,16 @@ export async function responseForPrompt(model: GPTModel, prompt: string, opts: R
     eosId: opts.eosId ?? END_OF_TEXT,
     kvCache: opts.kvCache ?? true,
   });
-  return extractResponse(prompt, ids);
+  return extractResponse(decodeTokens(ids), prompt, opts.promptStyle);
 }
 
-/** Section 7.7's response: the text of `ids` (prompt + new tokens) after `prompt`, "### Response:" removed, trimmed. */
-export function extractResponse(prompt: string, ids: number[]): string {
-  const text = decodeTokens(ids);
+/**
+ * The response in a generated text: what follows the prompt, with the response header removed
+ * and whitespace trimmed (the book's `generated_text[len(input_text):].replace("### Response:", "").strip()`,
+ * with "<|assistant|>:" for the Phi-3 format).
+ */
+export function extractResponse(generated: string, prompt: string, style: PromptStyle = "alpaca"): string {
+  // the header without its newlines: the model may space it differently.
   // split/join: Python's str.replace removes every occurrence, not just the first
-  return text.slice(prompt.length).split(RESPONSE_MARKER).join("").trim();
+  return generated.slice(prompt.length).split(responseMarker(style)).join("").trim();
 }

@@ -13,7 +13,9 @@ import { dropout } from "./dropout";
 import type { KVCache } from "./kv-cache";
 import { LayerNorm } from "./layernorm";
 import { Linear } from "./linear";
+import { LoRAAdapter, LoRAOptions, LoRALayer } from "./lora";
 import { InitMode, ParamContext, ParamMap, normalParam } from "./params";
+import { recomputedBlock } from "./recompute";
 
 export interface GPTModelOptions {
   /** seeds the initial weights and the dropout masks (default BOOK_SEED, the book's `torch.manual_seed(123)`) */
@@ -39,11 +41,17 @@ export class GPTModel {
   readonly params: ParamMap = new Map();
   /** draws the dropout seeds; part of the training state a checkpoint may save */
   rng: Rng;
+  /**
+   * Recompute each block's activations in the backward pass instead of keeping them (recompute.ts):
+   * less memory, one more forward pass per training step. Off by default.
+   */
+  recomputeActivations = false;
   private readonly tokEmb: tf.Variable;
   private readonly posEmb: tf.Variable;
   private readonly blocks: TransformerBlock[] = [];
   private readonly finalNorm: LayerNorm;
   private readonly outHead: Linear;
+  private adapter: LoRAAdapter | null = null;
 
   constructor(cfg: GPTConfig, opts: GPTModelOptions = {}) {
     validateConfig(cfg);
@@ -97,7 +105,10 @@ export class GPTModel {
         : tf.gather(this.posEmb, tf.range(past, past + t, 1, "int32")); // (T, C)
       let x = tf.add(tokEmbeds, posEmbeds); // (B, T, C) + (T, C) or (B, T, C) -> (B, T, C)
       x = dropout(x, this.cfg.dropRate, training, this.rng);
-      for (let i = 0; i < this.blocks.length; i++) x = this.blocks[i].apply(x, training, this.rng, cache?.layer(i));
+      for (let i = 0; i < this.blocks.length; i++) {
+        if (this.recomputeActivations && cache === undefined) x = recomputedBlock(this.blocks[i], x, training, this.rng, this.blockTrainables(i));
+        else x = this.blocks[i].apply(x, training, this.rng, cache?.layer(i));
+      }
       return this.finalNorm.apply(x) as tf.Tensor3D; // (B, T, C)
     });
     cache?.advance(t, b); // every layer has appended the T new positions
@@ -112,6 +123,96 @@ export class GPTModel {
   /** The output head: (..., C) -> (..., V) logits. */
   head(x: tf.Tensor): tf.Tensor {
     return this.outHead.apply(x);
+  }
+
+  /** The LoRA layer on the output head, when LoRA wraps it (the fused loss applies it itself). */
+  get headLoRA(): LoRALayer | null {
+    return this.outHead.lora;
+  }
+
+  /** Every linear layer, by library name (`blocks.0.att.wQuery`, …, `outHead`), in registration order. */
+  linears(): Map<string, Linear> {
+    const out = new Map<string, Linear>();
+    this.blocks.forEach((b, i) => {
+      for (const [n, l] of [["wQuery", b.att.wQuery], ["wKey", b.att.wKey], ["wValue", b.att.wValue], ["outProj", b.att.outProj]] as const) {
+        out.set(`blocks.${i}.att.${n}`, l);
+      }
+      out.set(`blocks.${i}.ff.fc1`, b.ff.fc1);
+      out.set(`blocks.${i}.ff.fc2`, b.ff.fc2);
+    });
+    out.set("outHead", this.outHead);
+    return out;
+  }
+
+  /** The attached LoRA adapter, or null. */
+  get lora(): LoRAAdapter | null {
+    return this.adapter;
+  }
+
+  /**
+   * The book's `replace_linear_with_lora`: wrap every linear layer (or `opts.targets`) with a LoRA
+   * update and freeze every base weight, so only the adapter's A and B train.
+   */
+  applyLoRA(opts: LoRAOptions): LoRAAdapter {
+    if (this.adapter !== null) throw new DataError("GPTModel.applyLoRA: this model already has a LoRA adapter");
+    const linears = this.linears();
+    const adapter = new LoRAAdapter(linears, opts);
+    for (const [name, layer] of adapter.layers) (linears.get(name) as Linear).lora = layer;
+    for (const v of this.params.values()) v.trainable = false; // frozen: tf.variableGrads skips them too
+    this.adapter = adapter;
+    return adapter;
+  }
+
+  /** Detach and free the adapter without merging it: the model is its base again, unfrozen. */
+  removeLoRA(): void {
+    if (this.adapter === null) return;
+    for (const linear of this.linears().values()) linear.lora = null;
+    this.adapter.dispose();
+    this.adapter = null;
+    for (const v of this.params.values()) v.trainable = true;
+  }
+
+  /** Fold the adapter into the weights (W += (alpha/r) · A @ B), detach and free it, unfreeze the model. */
+  mergeLoRA(): void {
+    if (this.adapter === null) return;
+    const linears = this.linears();
+    for (const [name, layer] of this.adapter.layers) {
+      const linear = linears.get(name) as Linear;
+      const merged = tf.tidy(() => tf.add(linear.weight, layer.delta()));
+      linear.weight.assign(merged);
+      merged.dispose();
+    }
+    this.removeLoRA();
+  }
+
+  /**
+   * The values a parameter has in the model as it computes: with LoRA, a wrapped layer's weight
+   * merged with its update (W + (alpha/r) · A @ B); otherwise the parameter itself. (in, out) row-major.
+   */
+  async mergedValues(name: string): Promise<Float32Array> {
+    const layer = this.adapter?.layers.get(name.replace(/\.weight$/, ""));
+    if (!name.endsWith(".weight") || layer === undefined) return (await this.param(name).data()) as Float32Array;
+    const merged = tf.tidy(() => tf.add(this.param(name), layer.delta()));
+    const data = (await merged.data()) as Float32Array;
+    merged.dispose();
+    return data;
+  }
+
+
+  /** Block i's trainable variables (its parameters, or its LoRA A and B), for recomputedBlock. */
+  private blockTrainables(i: number): tf.Variable[] {
+    const prefix = `blocks.${i}.`;
+    return [...this.trainableParams()].filter(([name, v]) => name.startsWith(prefix) && v.trainable).map(([, v]) => v);
+  }
+
+  /** What the optimizer trains: the LoRA adapter's A and B while one is attached, else every parameter. */
+  trainableParams(): ParamMap {
+    return this.adapter?.params ?? this.params;
+  }
+
+  /** Number of values the optimizer trains (the book's `sum(p.numel() for p in model.parameters() if p.requires_grad)`). */
+  numTrainableParams(): number {
+    return this.adapter?.numParams() ?? this.numParams();
   }
 
   /** The variable registered under `name`; throws naming it when there is none. */
@@ -129,6 +230,8 @@ export class GPTModel {
   }
 
   dispose(): void {
+    this.adapter?.dispose();
+    this.adapter = null;
     for (const v of this.params.values()) v.dispose();
     this.params.clear();
   }

@@ -3,14 +3,20 @@
  *
  * W is stored (in, out), the layout of GPT-2's Conv1D checkpoints, so `x @ W`
  * needs no transpose. (`nn.Linear` stores (out, in) and computes `x @ W.T`.)
+ *
+ * With a LoRA update attached (lora.ts, set by GPTModel.applyLoRA) the layer computes
+ * `x @ W + b + (alpha / rank) · x @ A @ B`: the book's `LinearWithLoRA`, in the same forward pass.
  */
 import * as tf from "@tensorflow/tfjs";
 import { INIT_STD } from "../core/book";
+import type { LoRALayer } from "./lora";
 import { ParamContext, constParam, normalParam } from "./params";
 
 export class Linear {
   readonly weight: tf.Variable;
   readonly bias: tf.Variable | null;
+  /** the low-rank update, while LoRA wraps this layer */
+  lora: LoRALayer | null = null;
 
   constructor(ctx: ParamContext, name: string, inDim: number, outDim: number, opts: { bias?: boolean; std?: number } = {}) {
     this.weight = normalParam(ctx, `${name}.weight`, [inDim, outDim], opts.std ?? INIT_STD);
@@ -25,6 +31,7 @@ export class Linear {
     const rows = x.reshape([-1, inDim]); // (..., in) -> (N, in)
     let y = tf.matMul(rows, this.weight); // (N, in) @ (in, out) -> (N, out)
     if (this.bias !== null) y = tf.add(y, this.bias); // (N, out) + (out,)
+    if (this.lora !== null) y = tf.add(y, this.lora.apply(rows)); // + (alpha/r) · (N, in) @ (in, r) @ (r, out)
     return y.reshape([...lead, outDim]); // (N, out) -> (..., out)
   }
 }

@@ -4,6 +4,8 @@
  *   <run>/checkpoint/model/             the model, as a Hugging Face GPT-2 folder
  *   <run>/checkpoint/optimizer.safetensors   AdamW's m and v ("m.<param>", "v.<param>")
  *   <run>/checkpoint/state.json         step count, loop position, loss history, drop rate, options
+ *   <run>/checkpoint/lora-adapter/      with LoRA: the adapter (lib/weights/lora-adapter.ts); model/
+ *                                       then holds the frozen base weights, and the moments are A's and B's
  *
  * A checkpoint is written whole into a temporary folder (each file through writeFileAtomic)
  * and then swapped in by renames, so `kill -9` at any moment leaves a loadable checkpoint:
@@ -21,6 +23,7 @@ import { Rng } from "../core/random";
 import type { GPTModel } from "../model/gpt";
 import { readSavedDropRate } from "../weights/config-file";
 import { loadGPT2Directory, saveGPT2Directory } from "../weights/gpt2-directory";
+import { loadLoRAAdapter, saveLoRAAdapter } from "../weights/lora-adapter";
 import { readSafetensors } from "../weights/safetensors-read";
 import { TensorToWrite, writeSafetensors } from "../weights/safetensors-write";
 import type { AdamW, AdamWState, SavedTensor } from "./adamw";
@@ -29,6 +32,8 @@ import type { TrainHistory, TrainPosition } from "./train";
 export const CHECKPOINT_DIR = "checkpoint";
 const STATE_FILE = "state.json";
 const OPTIMIZER_FILE = "optimizer.safetensors";
+/** The LoRA adapter's folder, in a checkpoint and beside a fine-tuned model. */
+export const LORA_ADAPTER_DIR = "lora-adapter";
 
 export interface CheckpointState {
   position: TrainPosition;
@@ -54,7 +59,9 @@ export async function saveCheckpoint(
   recoverFromKilledSave(runDir);
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
-  await saveGPT2Directory(parts.model, path.join(tmp, "model"));
+  // with LoRA: the base weights unmerged, and the adapter apart, so a resumed run trains the same A and B
+  await saveGPT2Directory(parts.model, path.join(tmp, "model"), { lora: "base" });
+  if (parts.model.lora !== null) await saveLoRAAdapter(parts.model, path.join(tmp, LORA_ADAPTER_DIR));
   const { m, v, ...hyper } = await parts.optimizer.exportState();
   const tensors = new Map<string, TensorToWrite>();
   for (const [name, t] of Object.entries(m)) tensors.set(`m.${name}`, t);
@@ -125,6 +132,7 @@ export async function loadCheckpoint(runDir: string): Promise<LoadedCheckpoint> 
   }
   const model = await loadGPT2Directory(modelDir, { dropRate });
   model.rng = Rng.fromState(state.modelRngState);
+  if (fs.existsSync(path.join(dir, LORA_ADAPTER_DIR))) loadLoRAAdapter(model, path.join(dir, LORA_ADAPTER_DIR));
   const m: Record<string, SavedTensor> = {};
   const v: Record<string, SavedTensor> = {};
   const tensors = readSafetensors(path.join(dir, OPTIMIZER_FILE));

@@ -94,59 +94,103 @@ function xentGrad(probs: tf.Tensor2D, labelIds: Int32Array, scale: tf.Scalar): t
 }
 
 /**
+ * A LoRA update on the head (lib/model/lora.ts): logits = hidden @ W + down @ up, where
+ * down = (alpha/r) · hidden @ A (K, r) is computed by the caller (its gradient reaches A and the
+ * hidden states through ordinary autodiff) and up = B (r, V). W is then frozen: no (C, V) gradient.
+ */
+export interface HeadLowRank {
+  down: tf.Tensor2D;
+  up: tf.Tensor2D;
+}
+
+/**
  * Mean over rows of -log softmax(hidden @ weight)[label], in blocks of `chunkRows` rows.
  * hidden (K, C), weight (C, V) -> scalar; differentiable in both (see the file comment, point 3).
+ * With `lowRank` the logits are hidden @ weight + down @ up, differentiable in hidden, down and up,
+ * and the weight is held fixed (LoRA's frozen head).
  */
-export function headCrossEntropy(hidden: tf.Tensor2D, weight: tf.Tensor2D, labelIds: Int32Array, chunkRows = HEAD_CHUNK_ROWS): tf.Scalar {
-  const [k, c] = hidden.shape;
+export function headCrossEntropy(
+  hidden: tf.Tensor2D,
+  weight: tf.Tensor2D,
+  labelIds: Int32Array,
+  chunkRows = HEAD_CHUNK_ROWS,
+  lowRank?: HeadLowRank,
+): tf.Scalar {
+  const k = hidden.shape[0];
   if (labelIds.length !== k) throw new DataError(`headCrossEntropy: hidden [${hidden.shape}] needs ${k} labels, got ${labelIds.length}`);
+  const r = lowRank?.down.shape[1] ?? 0;
   const blocks: [number, number][] = [];
   for (let r0 = 0; r0 < k; r0 += chunkRows) blocks.push([r0, Math.min(k, r0 + chunkRows)]);
-  // one block's logits and probabilities: (R, C) @ (C, V) -> (R, V), twice
-  const block = (h: tf.Tensor2D, w: tf.Tensor2D, [r0, r1]: [number, number]) => {
-    const logits = tf.matMul(h.slice([r0, 0], [r1 - r0, c]), w) as tf.Tensor2D; // (R, V)
+  const rowsOf = (t: tf.Tensor2D, [r0, r1]: [number, number]) => t.slice([r0, 0], [r1 - r0, t.shape[1]]);
+  // one block's logits and probabilities: (R, C) @ (C, V) [+ (R, r) @ (r, V)] -> (R, V), twice
+  const block = (h: tf.Tensor2D, w: tf.Tensor2D, lr: HeadLowRank | undefined, rows: [number, number]) => {
+    let logits = tf.matMul(rowsOf(h, rows), w) as tf.Tensor2D; // (R, V)
+    if (lr !== undefined) logits = tf.add(logits, tf.matMul(rowsOf(lr.down, rows), lr.up)); // + (R, r) @ (r, V)
     return { logits, probs: tf.softmax(logits, -1) as tf.Tensor2D };
   };
-  const run = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [h, w, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
-    save([h, w]);
-    const value = tf.tidy(() => {
+  const forward = (h: tf.Tensor2D, w: tf.Tensor2D, lr: HeadLowRank | undefined) =>
+    tf.tidy(() => {
       let total = tf.scalar(0);
       for (const [r0, r1] of blocks) {
         const part = tf.tidy(() => {
-          const { logits, probs } = block(h, w, [r0, r1]);
+          const { logits, probs } = block(h, w, lr, [r0, r1]);
           return lossSum(logits, probs, labelIds.subarray(r0, r1));
         });
         total = tf.add(total, part); // scalars: freed with this scope
       }
       return tf.div(total, k) as tf.Scalar;
     });
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [hs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return tf.tidy(() => {
-        const scale = tf.div(dy, k) as tf.Scalar; // d(mean)/d(row loss) = 1/K
-        const dHidden: tf.Tensor[] = [];
-        let dWeight: tf.Tensor | null = null;
-        for (const [r0, r1] of blocks) {
-          const [dh, dw] = tf.tidy(() => {
-            const { probs } = block(hs, ws, [r0, r1]);
-            const g = xentGrad(probs, labelIds.subarray(r0, r1), scale); // (R, V)
-            return [tf.matMul(g, ws, false, true), tf.matMul(hs.slice([r0, 0], [r1 - r0, c]), g, true, false)]; // (R, C), (C, V)
-          });
-          dHidden.push(dh);
-          if (dWeight === null) dWeight = dw;
-          else {
-            const sum: tf.Tensor = tf.add(dWeight, dw);
-            tf.dispose([dWeight, dw]); // keep one (C, V) sum alive, not one per block
-            dWeight = sum;
-          }
+  // the gradients of every block: dHidden rows (and dDown rows) concatenated, dWeight (or dUp) summed
+  const backward = (dy: tf.Tensor, h: tf.Tensor2D, w: tf.Tensor2D, lr: HeadLowRank | undefined) =>
+    tf.tidy(() => {
+      const scale = tf.div(dy, k) as tf.Scalar; // d(mean)/d(row loss) = 1/K
+      const dHidden: tf.Tensor[] = [];
+      const dDown: tf.Tensor[] = [];
+      let dMatrix: tf.Tensor | null = null; // dWeight (C, V), or dUp (r, V) with a low-rank update
+      for (const [r0, r1] of blocks) {
+        const parts = tf.tidy(() => {
+          const { probs } = block(h, w, lr, [r0, r1]);
+          const g = xentGrad(probs, labelIds.subarray(r0, r1), scale); // (R, V)
+          const dh = tf.matMul(g, w, false, true); // (R, V) @ (V, C) -> (R, C)
+          if (lr === undefined) return [dh, tf.matMul(rowsOf(h, [r0, r1]), g, true, false)]; // (C, R) @ (R, V) -> (C, V)
+          // (R, V) @ (V, r) -> (R, r), and (r, R) @ (R, V) -> (r, V)
+          return [dh, tf.matMul(rowsOf(lr.down, [r0, r1]), g, true, false), tf.matMul(g, lr.up, false, true)];
+        });
+        dHidden.push(parts[0]);
+        if (parts[2] !== undefined) dDown.push(parts[2]);
+        if (dMatrix === null) dMatrix = parts[1];
+        else {
+          const sum: tf.Tensor = tf.add(dMatrix, parts[1]);
+          tf.dispose([dMatrix, parts[1]]); // keep one running sum alive, not one per block
+          dMatrix = sum;
         }
-        return [tf.concat(dHidden, 0), dWeight as tf.Tensor];
-      });
+      }
+      const dh = tf.concat(dHidden, 0);
+      return lr === undefined ? [dh, dMatrix as tf.Tensor] : [dh, tf.concat(dDown, 0), dMatrix as tf.Tensor];
+    });
+  if (lowRank === undefined) {
+    const run = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [h, w, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+      save([h, w]);
+      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => backward(dy, saved[0] as tf.Tensor2D, saved[1] as tf.Tensor2D, undefined);
+      return { value: forward(h, w, undefined), gradFunc };
+    });
+    return run(hidden, weight) as tf.Scalar;
+  }
+  if (lowRank.down.shape[0] !== k || lowRank.up.shape[0] !== r || lowRank.up.shape[1] !== weight.shape[1]) {
+    throw new DataError(`headCrossEntropy: low-rank down [${lowRank.down.shape}] and up [${lowRank.up.shape}] do not fit hidden [${hidden.shape}] and weight [${weight.shape}]`);
+  }
+  // the frozen weight is not an input of the custom op: its (C, V) gradient is never made
+  const run = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [h, down, up, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    save([h, down, up]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [hs, ds, us] = saved as tf.Tensor2D[];
+      return backward(dy, hs, weight, { down: ds, up: us });
     };
-    return { value, gradFunc };
+    return { value: forward(h, weight, { down, up }), gradFunc };
   });
-  return run(hidden, weight) as tf.Scalar;
+  return run(hidden, lowRank.down, lowRank.up) as tf.Scalar;
 }
 
 /**
@@ -211,8 +255,13 @@ export function calcLossBatchFused(model: GPTModel, inputs: tf.Tensor2D, targets
     const hidden = model.hidden(inputs, training); // (B, T, C) after the final norm
     const flat = hidden.reshape([-1, model.cfg.embDim]); // (N, C), N = B*T
     const kept = tf.gather(flat, tf.tensor1d(rows, "int32")) as tf.Tensor2D; // (K, C)
-    const head = training && HEAD_GRAD.eager ? headCrossEntropyEager : headCrossEntropy;
-    return head(kept, model.headWeight as tf.Tensor2D, ids); // head and loss in blocks of rows
+    const lora = model.headLoRA;
+    // with LoRA on the head: logits = kept @ W + ((alpha/r) · kept @ A) @ B, W frozen
+    const lowRank = lora === null ? undefined : { down: lora.down(kept), up: lora.B as tf.Tensor2D };
+    // the head's gradient in the forward pass for a training step without LoRA (headCrossEntropyEager has no
+    // low-rank term, and a frozen head takes no weight gradient)
+    if (training && HEAD_GRAD.eager && lowRank === undefined) return headCrossEntropyEager(kept, model.headWeight as tf.Tensor2D, ids);
+    return headCrossEntropy(kept, model.headWeight as tf.Tensor2D, ids, HEAD_CHUNK_ROWS, lowRank); // head and loss in blocks of rows
   });
 }
 

@@ -161,7 +161,8 @@ const emptyHistory = (): TrainHistory => ({ trainLosses: [], valLosses: [], toke
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
- * One optimizer step on one batch: loss, gradients of every parameter, AdamW update.
+ * One optimizer step on one batch: loss, gradients of every trainable parameter (LoRA's A and B
+ * alone while an adapter is attached), AdamW update.
  * Returns the loss; throws TrainingError (naming `step`) before updating if it is not finite.
  * The targets and the loss are read with `await data()`, which works on every engine.
  */
@@ -174,8 +175,10 @@ export async function trainStep(
   loss: LossImpl = "fused",
 ): Promise<number> {
   const lossBatch = LOSS_BATCH[loss];
-  const names = [...model.params.keys()];
-  const vars = names.map((n) => model.params.get(n) as tf.Variable);
+  // every parameter, or only LoRA's A and B while an adapter is attached (frozen weights get no gradient)
+  const trainable = model.trainableParams();
+  const names = [...trainable.keys()];
+  const vars = names.map((n) => trainable.get(n) as tf.Variable);
   const kept = await readKeptTargets(targets, model.cfg.vocabSize, `training step ${step}`);
   // variableGrads keys gradients by the variable's engine name; map them back to ours
   const { value, grads } = tf.variableGrads(() => lossBatch(model, inputs, targets, true, kept), vars);
@@ -208,7 +211,7 @@ export async function trainModelSimple(
   opts: TrainOptions,
 ): Promise<TrainResult> {
   const log = opts.log ?? ((line: string) => console.log(line));
-  const memoryProblem = trainingMemoryProblem(model.numParams());
+  const memoryProblem = trainingMemoryProblem(model.numParams(), undefined, model.lora?.numParams());
   if (memoryProblem) throw new ConfigError(memoryProblem);
   const history = opts.resume ? structuredClone(opts.resume.history) : emptyHistory();
   const pos: TrainPosition = opts.resume

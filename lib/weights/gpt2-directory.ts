@@ -176,15 +176,21 @@ function transpose2d(data: Float32Array, rows: number, cols: number): Float32Arr
  * and `lm_head.weight` only when the head no longer equals wte transposed (then
  * config.json says `tie_word_embeddings: false`, so transformers keeps it apart).
  * Both files are written atomically; config.json carries the model's drop rate.
+ *
+ * A model with a LoRA adapter is saved merged (W + (alpha/r) · A @ B: what it computes), a plain
+ * GPT-2 that loads anywhere; `{ lora: "base" }` writes the frozen base weights instead (a checkpoint
+ * keeps the adapter apart, lib/weights/lora-adapter.ts).
  * The parameters are read first, with `await data()` (the one way that works on every engine,
  * GPUs included): while saving, host memory holds one copy of the weights.
  */
-export async function saveGPT2Directory(model: GPTModel, dir: string): Promise<void> {
+export async function saveGPT2Directory(model: GPTModel, dir: string, opts: { lora?: "merge" | "base" } = {}): Promise<void> {
   const cfg = model.cfg;
   fs.mkdirSync(dir, { recursive: true });
-  const read = new Map<tf.Tensor, Float32Array>();
-  for (const v of model.params.values()) read.set(v, (await v.data()) as Float32Array);
-  const values = (name: string) => read.get(model.param(name)) as Float32Array;
+  const merge = (opts.lora ?? "merge") === "merge";
+  // every parameter read first, with `await data()`; with LoRA merged, each wrapped weight as W + (alpha/r)·A@B
+  const read = new Map<string, Float32Array>();
+  for (const name of model.params.keys()) read.set(name, merge ? await model.mergedValues(name) : ((await model.param(name).data()) as Float32Array));
+  const values = (name: string) => read.get(name) as Float32Array;
   const tied = isTied(values("tokEmb.weight"), values("outHead.weight"), cfg.vocabSize, cfg.embDim);
   const tensors = new Map<string, TensorToWrite>();
   for (const m of gpt2Layout(cfg)) {

@@ -71,6 +71,13 @@ console.log("Entries with an empty input:", data.filter((entry) => entry.input =
 // after fine-tuning, it learns that what follows `### Response:` is its turn to write. (Other formats exist,
 // e.g. Phi-3's shorter `<|user|>` / `<|assistant|>` one; the book compares them in an exercise.)
 //
+// Alpaca's format is made for **one-shot** use: one instruction, perhaps an input, one response, and done. Chat
+// formats instead have a system prompt and alternating user and assistant turns. Giles Thomas's blog post
+// [*Writing an LLM from scratch, part 25 — instruction fine-tuning*](https://www.gilesthomas.com/2025/10/llm-from-scratch-25-instruction-fine-tuning)
+// (29 October 2025), which this course follows through chapter 7, points out the difference: Alpaca dates from
+// early 2023, when context windows were short and one instruction with its answer was the unit of work, and a
+// model fine-tuned on it learns to answer one request, not to hold a conversation.
+//
 // `formatInput` writes the prompt, everything except the response, byte for byte as the book's `format_input`.
 // Here is entry 50 with its desired response appended:
 

@@ -265,8 +265,12 @@ console.log(IGNORE_INDEX);
 
 // %% [markdown]
 // The same trick can hide more than padding. Masking the *prompt* tokens too (instruction and input) makes
-// the model learn only from the responses; the book leaves this as an exercise (7.2), and whether it helps
-// depends on the data.
+// the model learn only from the responses. The book leaves this as exercise 7.2, and its solution reports the
+// outcome for gpt2-medium: with the instruction and input masked, the fine-tuned model scored 47.73 on average
+// in section 7.8's evaluation (Llama 3 grading the 110 test responses from 0 to 100), against 50.32 for the
+// chapter's run without that mask — slightly worse, in line with the paper "Instruction Tuning With Loss Over
+// Instructions" (Shi et al., 2024, arXiv:2405.14394), which found that keeping the instructions in the loss
+// can help. This course, like the book's chapter, masks only the padding.
 
 // %% [markdown]
 // ## What comes next

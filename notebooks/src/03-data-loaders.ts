@@ -120,10 +120,14 @@ tf.dispose([first.inputs, first.targets]);
 // %% [markdown]
 // ## How much of a batch is padding?
 //
-// The model computes every position of a batch, padding included; the -100 mask only makes the loss ignore
-// the results. With texts of 40 to 91 tokens shuffled into random batches, a short text often sits next to a
-// long one and is mostly padding. The fix this course borrows from the blog post it follows (and from Hugging
-// Face's `group_by_length`): **length-grouped batches**. Shuffle as before, cut the shuffled texts into
+// The model's transformer blocks compute every position of a batch, padding included; the -100 mask only makes
+// the loss ignore the results. (The faster loss that notebook 05 trains with skips the padded positions in the
+// output head, the last and widest matmul, but every block before it still computes them.) With texts of 40
+// to 91 tokens shuffled into random batches, a short text often sits next to a long one and is mostly padding.
+// The fix follows a remark in the blog post this course follows, Giles Thomas's
+// [*Writing an LLM from scratch, part 25 — instruction fine-tuning*](https://www.gilesthomas.com/2025/10/llm-from-scratch-25-instruction-fine-tuning) — that a
+// service running a model would group requests of similar length to waste less on padding — and Hugging
+// Face's `group_by_length`, which does it for training: **length-grouped batches**. Shuffle as before, cut the shuffled texts into
 // *mega-batches* of 50 batches (400 texts), sort each mega-batch by length, cut it into batches of 8, and
 // shuffle the order of the batches. Batches stay random from epoch to epoch, but each holds texts of similar
 // length. It is opt-in: `new DataLoader(dataset, { ..., groupByLength: true })`.

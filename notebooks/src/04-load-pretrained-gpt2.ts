@@ -55,8 +55,10 @@ console.log(`model: ${chosen.name}, ${chosen.pretrained ? "pretrained" : "NOT pr
 // ## How big is it?
 //
 // The book's parameter count. GPT-2's output head is the token embedding matrix, reused ("weight tying"); the
-// book's model, like this one, keeps a separate head, initialised as a copy, so it counts both, and then the
-// total without the head.
+// book's model, like this one, keeps a separate head, so it counts both, and then the total without the head.
+// Loading GPT-2's weights fills that head with a copy of the token embedding (the checkpoint has no head of its
+// own), so a pretrained model starts with the two equal and fine-tuning moves them apart. The random tiny model
+// printed below draws its head at random like every other weight: for it, the two tables were never equal.
 
 // %% tags=["params"]
 printParamSummary(model);
@@ -65,6 +67,11 @@ printParamSummary(model);
 // For comparison, the four GPT-2 sizes (counted from their configs, without building them) and the tiny
 // config. Most of the tiny model's parameters are its two 50,257-row tables, the token embedding and the
 // output head: it keeps GPT-2's tokenizer, so the data pipeline of notebooks 01–03 is unchanged.
+//
+// The gpt2-small row is more than the 163,009,536 that the book prints for its 124M model in chapter 4. Both
+// are right (the line under the table counts the difference): chapter 4's `GPT_CONFIG_124M` sets `qkv_bias: False`, while chapter 7 (like OpenAI's
+// checkpoints, and every config here) uses `qkv_bias: True`, which adds a bias vector to the query, key and
+// value projections of every block: 3 × 768 numbers in each of 12 blocks, 3 × 768 × 12 = 27,648.
 
 // %% tags=["sizes"]
 showTable(
@@ -75,8 +82,11 @@ showTable(
     "embedding width": cfg.embDim,
     parameters: countParams(cfg).toLocaleString("en-US"),
   })),
-  { caption: "GPT-2 sizes (the book's model_configs) and the offline config" },
+  { caption: "GPT-2 sizes (the book's model_configs) and the offline config", index: "hide" },
 );
+const small = MODEL_CONFIGS["gpt2-small (124M)"];
+const smallNoBias = countParams({ ...small, qkvBias: false });
+console.log(`gpt2-small with qkv_bias false (chapter 4's GPT_CONFIG_124M): ${smallNoBias.toLocaleString("en-US")} parameters; the qkv bias adds ${(countParams(small) - smallNoBias).toLocaleString("en-US")}`);
 
 // %% [markdown]
 // ## The loss before fine-tuning
@@ -134,8 +144,6 @@ tf.dispose([idx, out]);
 // **With pretrained GPT-2 medium**, the book gets:
 //
 // ```
-// ### Response:
-//
 // The chef cooks the meal every day.
 //
 // ### Instruction:
@@ -143,6 +151,8 @@ tf.dispose([idx, out]);
 // Convert the active sentence to passive: 'The chef cooks the
 // ```
 //
+// That is after the book's code has removed a `### Response:` header from the start of the continuation: the
+// model wrote one itself. (The cell above prints the continuation as it is, header or not.)
 // It has picked up the *form* of the prompt — it writes a `### Response:` header — but it does not do the task:
 // it repeats the input sentence unchanged and then starts a new instruction of its own. A pretrained model
 // continues text that looks like the text it saw; nothing has taught it that an instruction is something to

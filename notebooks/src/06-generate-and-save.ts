@@ -98,12 +98,20 @@ for (const r of results.slice(0, 3)) {
 }
 
 // %% [markdown]
-// And all of them side by side:
+// And the first 20 side by side, numbered as test entries from 1 (all of them are in the file saved below).
+// Long answers are cut at 200 characters, and a "word" with no space in it (this model sometimes writes a row
+// of commas) wraps inside its cell instead of pushing the table past the page:
 
 // %% tags=["table"]
+const TABLE_ROWS = 20;
 showTable(
   results.map((r) => ({ instruction: r.instruction, input: r.input, expected: r.output, "model response": r.model_response })),
-  { caption: `Test set: expected output and the fine-tuned model's response (${results.length} entries)` },
+  {
+    caption: `Test set: expected output and the fine-tuned model's response (the first ${Math.min(TABLE_ROWS, results.length)} of ${results.length})`,
+    maxRows: TABLE_ROWS,
+    maxCellChars: 200,
+    index: "from1",
+  },
 );
 
 // %% [markdown]
@@ -162,9 +170,9 @@ model.dispose();
 // %% [markdown]
 // ## What comes next
 //
-// This is where the course ends and the book goes on: section 7.8 scores each response in
-// `instruction-data-with-response.json` from 0 to 100 by asking a larger model (Llama 3, through Ollama) to
-// compare it with the expected output; the file this notebook wrote is exactly its input.
+// Notebook 07 is section 7.8: it scores each response in `instruction-data-with-response.json` from 0 to 100
+// by asking a larger model (Llama 3, through Ollama) to compare it with the expected output; the file this
+// notebook wrote is exactly its input. Notebook 08 runs the chapter's exercises.
 //
 // From the command line, `npm run finetune` does notebooks 04 to 06 in one go (choose the model, fine-tune,
 // plot, answer the test set, save everything into a run folder), and `npm run generate` asks a saved model one

@@ -43,7 +43,7 @@ CHECKS["01"] = [
     name: "renders the danfojs tables as HTML",
     test: (nb) => {
       assert.match(nb.html("table-entries"), /<table[\s\S]*Ocassion[\s\S]*<\/table>/);
-      assert.match(nb.html("table-lengths"), /<table[\s\S]*<th>count<\/th>(<td[^>]*>1100<\/td>){4}/);
+      assert.match(nb.html("table-lengths"), /<table[\s\S]*<th[^>]*>count<\/th>(<td[^>]*>1100<\/td>){4}/);
     },
   },
   { name: "splits 935 / 55 / 110", test: shows("split-sizes", "Training set length: 935", "Validation set length: 55", "Test set length: 110") },
@@ -150,6 +150,10 @@ CHECKS["04"] = [
   },
   { name: "the table of GPT-2 sizes", test: (nb) => assert.match(nb.html("sizes"), /<table[\s\S]*gpt2-medium \(355M\)[\s\S]*406,286,336/) },
   {
+    name: "gpt2-small without the qkv bias is the book's chapter-4 count, 163,009,536",
+    test: shows("sizes", "qkv_bias false (chapter 4's GPT_CONFIG_124M): 163,009,536 parameters; the qkv bias adds 27,648"),
+  },
+  {
     name: "the loss before fine-tuning: ln(50257) for the random model, far below for GPT-2",
     test: (nb) => {
       const text = nb.text("initial-loss");
@@ -199,6 +203,36 @@ CHECKS["05"] = [
   { name: "the per-epoch loss table", test: (nb) => { assert.match(nb.html("summary"), /<table[\s\S]*val loss/); shows("summary", "lowest val loss:")(nb); } },
   { name: "a sample after each epoch", test: (nb) => assert.match(nb.html("samples"), /<table[\s\S]*<td[^>]*>1<\/td>[\s\S]*<td[^>]*>2<\/td>/) },
   { name: "saves the model for notebook 06", test: shows("save", "saved the model in runs/notebook/model/: config.json, model.safetensors") },
+  {
+    name: "the per-epoch tables carry no 0-based index beside their 1-based epochs",
+    test: (nb) => {
+      for (const tag of ["summary", "samples"]) assert.doesNotMatch(nb.html(tag), /<tr><th[^>]*>0<\/th>/, `cell "${tag}" numbers its rows from 0`);
+    },
+  },
+  { name: "the overfitting run finished its progress bar", test: finishedBar("overfit-train", "overfitting run") },
+  { name: "the overfitting run's chart", test: chartWithImage("overfit-plot") },
+  {
+    // The experiment has its own settings, the same in the quick and the full setting, so CI checks the very run
+    // whose outputs are committed: the validation loss must climb at least 10% above its lowest point while the
+    // training loss keeps falling.
+    name: "overfitting: the validation loss ends >= 10% above its minimum, reached before the end, while the training loss falls",
+    test: (nb) => {
+      const text = nb.text("overfit-numbers");
+      const num = (re: RegExp) => {
+        const m = re.exec(text);
+        assert.ok(m, `no ${re} in:\n${text}`);
+        return m.slice(1).map(Number);
+      };
+      const [minVal, minStep] = num(/lowest val loss: (\d+\.\d+) at step (\d+)/);
+      const [finalVal, finalStep] = num(/final val loss: (\d+\.\d+) at step (\d+)/);
+      const [rise] = num(/rise above the lowest: (\d+\.\d+)%/);
+      const [trainAtMin, trainEnd] = num(/train loss: (\d+\.\d+) at the lowest val loss, (\d+\.\d+) at the end/);
+      assert.ok(minStep < finalStep, `the lowest validation loss is at the last step (${minStep})`);
+      assert.ok(Math.abs(rise - 100 * (finalVal / minVal - 1)) < 0.2, `rise ${rise}% does not follow from ${minVal} -> ${finalVal}`);
+      assert.ok(rise >= 10, `the validation loss rose only ${rise}% above its minimum`);
+      assert.ok(trainEnd < trainAtMin, `the training loss did not keep falling: ${trainAtMin} -> ${trainEnd}`);
+    },
+  },
 ];
 
 CHECKS["06"] = [
@@ -212,7 +246,16 @@ CHECKS["06"] = [
     },
   },
   { name: "prints the first three like the book", test: (nb) => assert.equal(nb.text("first-three").split("Correct response:").length - 1, 3) },
-  { name: "the side-by-side table", test: (nb) => assert.match(nb.html("table"), /<table[\s\S]*model response[\s\S]*Rewrite the sentence using a simile\./) },
+  {
+    name: "the side-by-side table: test entries numbered from 1, at most 20 rows, long words wrap",
+    test: (nb) => {
+      const html = nb.html("table");
+      assert.match(html, /<table[\s\S]*model response[\s\S]*<tr><th[^>]*>1<\/th><td[^>]*>Rewrite the sentence using a simile\./);
+      const rows = (html.match(/<tr><th[^>]*>\d+<\/th>/g) ?? []).length;
+      assert.ok(rows >= 1 && rows <= 20, `${rows} rows`);
+      assert.match(html, /overflow-wrap:anywhere/);
+    },
+  },
   {
     name: "writes instruction-data-with-response.json in the book's format",
     test: (nb) => {
@@ -222,4 +265,113 @@ CHECKS["06"] = [
     },
   },
   { name: "the reloaded model gives the same logits", test: shows("reload", "max |saved - reloaded| = 0", "the reloaded model is the same: true", "model.safetensors") },
+];
+
+CHECKS["09"] = [
+  { name: "the settings cell shows rank 16, alpha 16", test: shows("settings", "LoRA rank 16, alpha 16") },
+  { name: "the cell's A bound is the library's kaiming-uniform bound", test: shows("layer", "A's bound at rank 16: cell 0.250000, library 0.250000") },
+  { name: "the cell's LinearWithLoRA agrees with the library's", test: shows("layer-check", "the cell's LinearWithLoRA agrees with the library's: true") },
+  {
+    name: "the book's gpt2-medium counts: 406,286,336 before, 0 after freezing, 7,898,384 LoRA",
+    test: shows("counts-medium", "Total trainable parameters before: 406,286,336", "Total trainable parameters after: 0", "Total trainable LoRA parameters: 7,898,384"),
+  },
+  {
+    name: "the chosen model's counts (tiny offline: 2 blocks, every linear layer wrapped)",
+    test: (nb) => {
+      const m = /Total trainable parameters before: ([\d,]+)[\s\S]*Total trainable LoRA parameters: ([\d,]+)/.exec(nb.text("model"));
+      assert.ok(m, "no count lines");
+      const [before, lora] = [Number(m![1].replace(/,/g, "")), Number(m![2].replace(/,/g, ""))];
+      if (offline(nb, "model")) assert.deepEqual([before, lora], [13_393_664, 879_888]);
+      assert.ok(lora < before / 5, `LoRA trains ${lora} of ${before}`);
+    },
+  },
+  {
+    name: "both runs print the book's loss lines, and LoRA's training loss falls",
+    test: (nb) => {
+      const text = nb.text("train");
+      for (const label of ["LoRA", "full"]) {
+        const lines = [...text.matchAll(new RegExp(`${label}: Ep \\d+ \\(Step (\\d{6})\\): Train loss (\\d+\\.\\d{3}), Val loss (\\d+\\.\\d{3})`, "g"))];
+        assert.ok(lines.length >= 4, `${label}: only ${lines.length} loss lines`);
+        assert.ok(Number(lines[lines.length - 1][2]) < Number(lines[0][2]) - 0.5, `${label}: training loss did not fall`);
+      }
+      shows("train", "LoRA: training completed in", "full: training completed in")(nb);
+    },
+  },
+  { name: "the loss chart puts both runs side by side", test: (nb) => { chartWithImage("loss-plot")(nb); assert.match(nb.html("loss-plot"), /<table[\s\S]*LoRA rank 16/); } },
+  {
+    name: "LoRA's measured AdamW state and step peak are smaller than the full fine-tune's",
+    test: (nb) => {
+      const m = /AdamW moments: ([\d.]+) MiB full, ([\d.]+) MiB LoRA[\s\S]*peak above resting: ([\d.]+) MiB full, ([\d.]+) MiB LoRA/.exec(nb.text("memory"));
+      assert.ok(m, "no memory lines");
+      const [mf, ml, pf, pl] = m!.slice(1).map(Number);
+      assert.ok(ml * 5 < mf, `moments: LoRA ${ml} vs full ${mf} MiB`);
+      assert.ok(pl < pf, `step peak: LoRA ${pl} vs full ${pf} MiB`);
+    },
+  },
+  {
+    name: "saves the merged model and the adapter; the merged model computes the LoRA model's loss",
+    test: (nb) => {
+      shows("save", "the merged model computes what the LoRA model does: true")(nb);
+      const m = /merged model: ([\d.]+) MiB; adapter alone: ([\d.]+) MiB/.exec(nb.text("save"));
+      assert.ok(m && Number(m[2]) * 5 < Number(m[1]), `adapter not small next to the model: ${m?.[0]}`);
+    },
+  },
+];
+
+CHECKS["07"] = [
+  { name: "reads notebook 06's responses", test: (nb) => assert.match(nb.text("load"), /^\d+ responses of /m) },
+  {
+    name: "the judge's prompt for the first entry asks for the integer only",
+    test: (nb) => {
+      const text = nb.text("prompt");
+      assert.ok(text.startsWith("You are grading the response of a language model"), text.slice(0, 200));
+      shows("prompt", "Reference answer:", "Model response:", "Reply with the integer only, nothing else.")(nb);
+    },
+  },
+  { name: "reads answers as the book's int(score)", test: shows("parse", '"85" -> 85', '" 37\\n" -> 37', '"Score: 85" -> unscored', '"120" -> unscored (120 is outside 0-100)') },
+  {
+    name: "runs the judge, or says there is none and how to start one",
+    test: (nb) => {
+      const text = nb.text("judge");
+      if (/Number of scores: \d+ of \d+\nAverage score: \d+\.\d\d/.test(text)) return;
+      assert.match(text, /no judge here: cannot reach Ollama at .*`ollama serve`/, text);
+      shows("judge", "the next cells score the responses with ROUGE-L instead")(nb);
+    },
+  },
+  {
+    name: "ROUGE-L of every response, labelled as a metric, with a table",
+    test: (nb) => {
+      const n = Number(/^(\d+) responses/m.exec(nb.text("load"))?.[1]);
+      shows("metric", "NOT the judge's score", `Number of scores: ${n} of ${n}`)(nb);
+      assert.match(nb.text("metric"), /Average ROUGE-L F1: \d+\.\d\d/);
+      assert.match(nb.html("metric"), /<table[\s\S]*ROUGE-L F1/);
+    },
+  },
+  { name: "what the metric misses: the book's three answers", test: shows("metric-misses", "ROUGE-L F1 0.800", "ROUGE-L F1 0.857", "ROUGE-L F1 0.364") },
+];
+
+CHECKS["08"] = [
+  {
+    name: "7.1: entries 50 and 999 in the Phi-3 format, as the book's solution",
+    test: shows("phi3-format", "<|user|>\nIdentify the correct spelling of the following word.\nOcassion\n<|assistant|>:\nThe correct spelling is 'Occasion.'", "<|user|>\nWhat is an antonym of 'complicated'?\n<|assistant|>:\nAn antonym of 'complicated' is 'simple'."),
+  },
+  { name: "7.1: Phi-3 texts are shorter", test: (nb) => assert.match(nb.text("phi3-lengths"), /Phi-3 texts are [1-9]\d% shorter/) },
+  { name: "7.1: the response extraction drops the Phi-3 header", test: shows("phi3-extract", `"The correct spelling is 'Occasion'."`) },
+  {
+    name: "7.2: the masked batch is the book's tensor",
+    test: shows(
+      "mask-batch",
+      "inputs [3,64], targets [3,64]",
+      "targets[1]: [" + [...new Array(46).fill(-100), 198, 198, 21017, 18261, 25, 198, 34, 12204, 375, 576, 11, 42651, 11, 1168, 37052, 50256, -100, -100].join(",") + "]",
+    ),
+  },
+  { name: "7.2: only the response is scored", test: shows("mask-decoded", "--- the scored targets:\n\n\n### Response:\nCrocodile, Elephant, Zebra<|endoftext|>") },
+  { name: "7.3: the book's split of the 52k entries", test: shows("alpaca-split", "52,002 entries -> train 44201, validation 2601, test 5200") },
+  {
+    name: "7.3: the download, with progress and the checksum of data/NOTICE",
+    test: (nb) => {
+      finishedBar("download", "download")(nb);
+      shows("download", "checksum as in data/NOTICE: true; entries: 1100")(nb);
+    },
+  },
 ];

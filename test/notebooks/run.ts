@@ -5,7 +5,8 @@
 //   npm run test:notebooks            # all notebooks; executed copies go to test-output/notebooks/
 //   npm run test:notebooks -- 01 02   # only the notebooks whose names start with these
 //   npm run test:notebooks -- path/to/x.ipynb   # any notebook file (checks by its first two characters)
-//   npm run notebooks:execute         # same, and save the outputs into notebooks/*.ipynb when all passes
+//   npm run notebooks:execute         # the full setting (COURSE_QUICK=0), and save the outputs into notebooks/*.ipynb when all passes
+//   COURSE_QUICK=1 npm run notebooks:execute -- --allow-quick 05   # save quick-setting outputs (refused without the flag)
 //   COURSE_QUICK=0 COURSE_OFFLINE=0 npm run test:notebooks -- 05   # a reader's settings: full data, GPT-2 if online
 //   NOTEBOOK_PYTHON=python3 npm run test:notebooks   # a python of your own with nbclient, instead of .cache/python-env
 //
@@ -44,6 +45,7 @@ interface Result {
 function main(): number {
   const args = process.argv.slice(2);
   const inPlace = args.includes("--in-place");
+  const allowQuick = args.includes("--allow-quick");
   const explicit = args.filter((a) => a.endsWith(".ipynb")).map((a) => path.resolve(a));
   const filters = args.filter((a) => !a.startsWith("--") && !a.endsWith(".ipynb"));
   const files = explicit.length
@@ -55,6 +57,14 @@ function main(): number {
         .sort()
         .map((f) => path.join(NOTEBOOKS, f));
 
+  // Saving outputs (--in-place) runs the full setting unless told otherwise: the committed notebooks carry the
+  // full run that their prose describes, and quick outputs are written over them only with --allow-quick.
+  const quick = process.env.COURSE_QUICK ?? (inPlace ? "0" : "1");
+  if (inPlace && quick === "1" && !allowQuick) {
+    console.log("not ok 1 - saving outputs\n    COURSE_QUICK=1 would write quick-setting outputs over the committed full-run ones; add --allow-quick to do that anyway");
+    console.log("0 passed, 1 failed");
+    return 1;
+  }
   // The kernel is registered in a folder of ours (.cache/jupyter), so a fresh machine needs no `tslab install`.
   writeKernelspec();
   let python: string;
@@ -72,7 +82,7 @@ function main(): number {
   const env = {
     ...process.env,
     COURSE_OFFLINE: process.env.COURSE_OFFLINE ?? "1",
-    COURSE_QUICK: process.env.COURSE_QUICK ?? "1",
+    COURSE_QUICK: quick,
     JUPYTER_PATH: [KERNEL_DATA_DIR, process.env.JUPYTER_PATH].filter(Boolean).join(path.delimiter),
   };
 

@@ -8,7 +8,7 @@ Parameters are stored under the TypeScript library's names and in its layout ((i
 y = x @ W + b), so a fixture can name a tensor the same way on both sides and no transposes are
 needed to move weights across.
 
-Imported by gpt_reference.py, evaluate_reference.py, collate_reference.py and torch_bench.py.
+Imported by gpt_reference.py, evaluate_reference.py, collate_reference.py, lora_reference.py and torch_bench.py.
 Run them with Debian's python3, which has torch (1.13).
 """
 import math
@@ -105,7 +105,7 @@ class ReferenceGPT(nn.Module):
             x = x + self.drop(self._attention(self._norm(x, b + ".norm1"), b + ".att"))
             h = F.gelu(self._linear(self._norm(x, b + ".norm2"), b + ".ff.fc1"), approximate="tanh")
             x = x + self.drop(self._linear(h, b + ".ff.fc2"))
-        return self._norm(x, "finalNorm") @ self.p("outHead.weight")  # (B, T, V)
+        return self._linear(self._norm(x, "finalNorm"), "outHead")  # (B, T, C) @ (C, V) -> (B, T, V), no bias
 
 
 def batch_loss(model, inputs, targets):

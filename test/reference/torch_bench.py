@@ -8,7 +8,8 @@ Run by the TypeScript side with $COURSE_PYTHON, else $COURSE_HF_PYTHON, else the
 JOB.json (written by bench.ts) holds the model config, the seed, AdamW's settings, the very
 events the TypeScript run replayed — training batches (inputs and targets, -100 where ignored)
 and, with --schedule, evaluations (mean loss of some batches, eval mode, no gradients) — and the
-prompts' token ids. This script trains reference_model.py's GPT (chapter 4's architecture) on
+prompts' token ids, and with `lora` ({rank, alpha}) the book's appendix-E LoRA (lora_reference.py:
+every weight frozen, LoRA beside every linear layer). This script trains reference_model.py's GPT (chapter 4's architecture) on
 those batches with the masked cross-entropy and `torch.optim.AdamW`, then generates greedily
 (the book's `generate`: no KV cache), and prints one JSON line with the same fields as bench.ts:
 step_s (median), train_tokens_per_s (padded), real_tokens_per_s, gen_tokens_per_s, peak_rss_mib,
@@ -30,7 +31,8 @@ import time
 
 import torch
 
-from reference_model import ReferenceGPT, batch_loss, greedy_tokens
+from lora_reference import LoRAGPT
+from reference_model import batch_loss, greedy_tokens
 
 
 def main():
@@ -44,9 +46,13 @@ def main():
         torch.set_num_threads(args.threads)
     cfg = job["config"]
     torch.manual_seed(job["seed"])
-    model = ReferenceGPT(cfg)
+    model = LoRAGPT(cfg)  # ReferenceGPT, plus LoRA layers when the job asks for them
+    if job.get("lora"):
+        # appendix E: freeze every weight, a LoRA layer beside every linear layer (head included)
+        model.add_lora(job["lora"]["rank"], job["lora"]["alpha"])
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=job["lr"], weight_decay=job["weight_decay"])
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=job["lr"], weight_decay=job["weight_decay"])
 
     times, padded, real, evals = [], 0, 0, 0
     steps = sum(1 for e in job["events"] if "train" in e)
@@ -93,6 +99,7 @@ def main():
         "torch": torch.__version__,
         "python": sys.version.split()[0],
         "threads": torch.get_num_threads(),
+        "trainable_params": sum(p.numel() for p in trainable),
         "steps": len(times),
         "step_s": r(statistics.median(times)),
         "train_tokens_per_s": r(padded / train_seconds),

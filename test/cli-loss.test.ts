@@ -1,4 +1,4 @@
-// `npm run evaluate` prints the loss PyTorch computes (test/reference/evaluate_reference.py) for
+// `npm run loss` prints the loss PyTorch computes (test/reference/evaluate_reference.py) for
 // the same model and entries: file order, batches of --batch-size with a short last batch,
 // the book's collate, mean of batch means.
 import { test, before, after } from "node:test";
@@ -24,7 +24,7 @@ const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures", "eva
   encoded: number[][];
   loss: number;
 };
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cli-evaluate-"));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cli-loss-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 before(async () => {
@@ -35,7 +35,7 @@ test("the fixture's token ids are still what the library's tokenizer gives", () 
   assert.deepEqual(new InstructionDataset(fixture.entries).encoded, fixture.encoded);
 });
 
-test("evaluate --split all --batch-size 3 prints PyTorch's loss within 1e-4", async () => {
+test("loss --split all --batch-size 3 prints PyTorch's loss within 1e-4", async () => {
   const model = deterministicModel(fixture.config, { tiedHead: fixture.tiedHead });
   const weights = path.join(tmp, "model");
   await saveGPT2Directory(model, weights);
@@ -44,23 +44,23 @@ test("evaluate --split all --batch-size 3 prints PyTorch's loss within 1e-4", as
   fs.writeFileSync(data, JSON.stringify(fixture.entries));
   const r = spawnSync(
     path.join(ROOT, "node_modules", ".bin", "tsx"),
-    [path.join(ROOT, "lib", "cli", "evaluate.ts"), "--weights", weights, "--data", data, "--split", "all", "--batch-size", String(fixture.batchSize)],
+    [path.join(ROOT, "lib", "cli", "loss.ts"), "--weights", weights, "--data", data, "--split", "all", "--batch-size", String(fixture.batchSize)],
     { cwd: ROOT, encoding: "utf8", timeout: 120_000 },
   );
   assert.equal(r.status, 0, r.stderr);
   const m = /^loss: (\S+)\n$/.exec(r.stdout);
   assert.ok(m, `stdout was ${JSON.stringify(r.stdout)}`);
   const loss = Number(m[1]);
-  assert.ok(Math.abs(loss - fixture.loss) < 1e-4, `evaluate ${loss} vs PyTorch ${fixture.loss}`);
+  assert.ok(Math.abs(loss - fixture.loss) < 1e-4, `loss ${loss} vs PyTorch ${fixture.loss}`);
 });
 
-test("evaluate cuts batches to the model's context length: a 32-token model on longer entries prints its loss", async () => {
+test("loss cuts batches to the model's context length: a 32-token model on longer entries prints its loss", async () => {
   const cfg: GPTConfig = { ...fixture.config, contextLength: 32 };
   assert.ok(fixture.encoded.every((ids) => ids.length > cfg.contextLength), "the entries must be longer than the context");
   const model = deterministicModel(cfg, { tiedHead: fixture.tiedHead });
   const weights = path.join(tmp, "model-ctx32");
   await saveGPT2Directory(model, weights);
-  // what evaluate must print: the book's calc_loss_loader with allowed_max_length = the model's context
+  // what loss must print: the book's calc_loss_loader with allowed_max_length = the model's context
   const loader = new DataLoader(new InstructionDataset(fixture.entries), { batchSize: fixture.batchSize, collateOptions: { allowedMaxLength: 32 } });
   const expected = await calcLossLoader(loader.batches(0), model);
   model.dispose();
@@ -68,12 +68,12 @@ test("evaluate cuts batches to the model's context length: a 32-token model on l
   fs.writeFileSync(data, JSON.stringify(fixture.entries));
   const r = spawnSync(
     path.join(ROOT, "node_modules", ".bin", "tsx"),
-    [path.join(ROOT, "lib", "cli", "evaluate.ts"), "--weights", weights, "--data", data, "--batch-size", String(fixture.batchSize)],
+    [path.join(ROOT, "lib", "cli", "loss.ts"), "--weights", weights, "--data", data, "--batch-size", String(fixture.batchSize)],
     { cwd: ROOT, encoding: "utf8", timeout: 120_000 },
   );
   assert.equal(r.status, 0, r.stderr);
   const m = /^loss: (\S+)\n$/.exec(r.stdout);
   assert.ok(m, `stdout was ${JSON.stringify(r.stdout)}`);
-  assert.ok(Math.abs(Number(m[1]) - expected) < 1e-5, `evaluate ${m[1]} vs ${expected}`);
+  assert.ok(Math.abs(Number(m[1]) - expected) < 1e-5, `loss ${m[1]} vs ${expected}`);
   assert.match(r.stderr, /--split all: 8 of 8 entries are longer than 32 tokens and are cut to fit/);
 });
