@@ -72,13 +72,20 @@ async function main(): Promise<void> {
   await saveGPT2Directory(model, dir);
   if (mode === "mid-write") {
     fs.cpSync(dir, `${dir}-first`, { recursive: true });
-    const param = model.param.bind(model);
-    // die while the writer fetches a tensor from the middle of the file
-    model.param = (name: string) => {
-      if (name === "blocks.1.ff.fc1.weight") process.kill(process.pid, "SIGKILL");
-      return param(name);
-    };
     model.param("tokEmb.weight").assign(tf.onesLike(model.param("tokEmb.weight")));
+    // die halfway through writing the temporary model file: the writer reads every parameter first,
+    // then writes the file in pieces; patch the CommonJS fs module itself (the writer looks writeSync
+    // up on it at each call) and kill on the piece that crosses half the size of the first save
+    const nodeFs = require("node:fs") as typeof fs;
+    const writeSync = nodeFs.writeSync as (...args: unknown[]) => number;
+    const half = fs.statSync(`${dir}/model.safetensors`).size / 2;
+    let written = 0;
+    (nodeFs as { writeSync: unknown }).writeSync = (...args: unknown[]) => {
+      const n = writeSync(...args);
+      written += n;
+      if (written > half) process.kill(process.pid, "SIGKILL");
+      return n;
+    };
     await saveGPT2Directory(model, dir);
     return;
   }
