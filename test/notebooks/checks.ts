@@ -299,13 +299,18 @@ CHECKS["09"] = [
   },
   { name: "the loss chart puts both runs side by side", test: (nb) => { chartWithImage("loss-plot")(nb); assert.match(nb.html("loss-plot"), /<table[\s\S]*LoRA rank 16/); } },
   {
-    name: "LoRA's measured AdamW state and step peak are smaller than the full fine-tune's",
+    // The claim is the notebook's own line, "LoRA saves X MiB in a step": far smaller AdamW moments, and less
+    // memory for a step in all (moments + the peak above resting). The peak alone is not compared: on the tiny
+    // model LoRA's extra activations (x A on every layer, the head's low-rank term) are of the same order as the
+    // gradients it saves (seen here: 242.3 vs 266.1 MiB; one CI run: 312.7 vs 266.9).
+    name: "LoRA's measured AdamW state is far smaller, and a step needs less memory in all",
     test: (nb) => {
-      const m = /AdamW moments: ([\d.]+) MiB full, ([\d.]+) MiB LoRA[\s\S]*peak above resting: ([\d.]+) MiB full, ([\d.]+) MiB LoRA/.exec(nb.text("memory"));
+      const m = /AdamW moments: ([\d.]+) MiB full, ([\d.]+) MiB LoRA[\s\S]*peak above resting: ([\d.]+) MiB full, ([\d.]+) MiB LoRA[\s\S]*LoRA saves (-?[\d.]+) MiB in a step/.exec(nb.text("memory"));
       assert.ok(m, "no memory lines");
-      const [mf, ml, pf, pl] = m!.slice(1).map(Number);
+      const [mf, ml, pf, pl, saved] = m!.slice(1).map(Number);
       assert.ok(ml * 5 < mf, `moments: LoRA ${ml} vs full ${mf} MiB`);
-      assert.ok(pl < pf, `step peak: LoRA ${pl} vs full ${pf} MiB`);
+      assert.ok(ml + pl < mf + pf, `moments + step peak: LoRA ${ml} + ${pl} vs full ${mf} + ${pf} MiB`);
+      assert.ok(Math.abs(saved - (mf - ml + pf - pl)) < 0.25, `"LoRA saves ${saved} MiB" is not (${mf} - ${ml}) + (${pf} - ${pl})`);
     },
   },
   {
