@@ -7,9 +7,10 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as os from "node:os";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine, EngineInfo } from "../lib/engine";
-import { webgpuAdapter } from "../lib/engine/webgpu";
+import { linuxGpuDevices, webgpuAdapter } from "../lib/engine/webgpu";
 import { ConfigError } from "../lib/core/errors";
 import { GPTConfig } from "../lib/model/config";
 import { GPTModel } from "../lib/model/gpt";
@@ -110,7 +111,9 @@ gpuTest("the engine line names the adapter and its API; auto takes a software ad
   console.log(`# engine: webgpu (${engine.reason})`);
   if (gpu.software) {
     assert.notEqual(auto.info.name, "webgpu", auto.line);
-    assert.match(auto.line, /webgpu: only a software adapter \(.+\), not chosen by auto/);
+    // a Linux machine without a GPU device node is not probed at all (lib/engine/webgpu.ts, linuxGpuDevices)
+    const unprobed = process.platform === "linux" && linuxGpuDevices().length === 0;
+    assert.match(auto.line, unprobed ? /webgpu: no GPU device \(.+\), not probed/ : /webgpu: only a software adapter \(.+\), not chosen by auto/);
   } else {
     assert.equal(auto.info.name === "webgpu" || auto.line.includes("via tfjs-node-gpu"), true, auto.line);
   }
@@ -274,4 +277,20 @@ gpuTest("a training step and generation leave no tensors and no GPU bytes behind
   assert.equal(now.numBytesInGPU, afterGeneration.numBytesInGPU, "generation leaked GPU memory");
   optimizer.dispose();
   model.dispose();
+});
+
+test("auto looks for a GPU device node before it starts Dawn on Linux", () => {
+  const dev = fs.mkdtempSync(path.join(os.tmpdir(), "dev-"));
+  try {
+    assert.deepEqual(linuxGpuDevices(dev), []);
+    fs.writeFileSync(path.join(dev, "nvidiactl"), ""); // the control node alone is not a GPU
+    fs.mkdirSync(path.join(dev, "dri"));
+    fs.writeFileSync(path.join(dev, "dri", "card0"), ""); // a display node, not a render node
+    assert.deepEqual(linuxGpuDevices(dev), []);
+    fs.writeFileSync(path.join(dev, "dri", "renderD128"), "");
+    fs.writeFileSync(path.join(dev, "nvidia0"), "");
+    assert.deepEqual(linuxGpuDevices(dev).sort(), [path.join(dev, "dri", "renderD128"), path.join(dev, "nvidia0")].sort());
+  } finally {
+    fs.rmSync(dev, { recursive: true, force: true });
+  }
 });

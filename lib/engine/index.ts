@@ -91,7 +91,9 @@ function nativeCandidate(label: string): Candidate {
       const found = nativeState(name);
       if (found.state === "missing") throw new NotInstalled(`${label} not installed`);
       if (found.state === "unbuilt") throw new NotInstalled(`${label} not installed (no binding)`);
-      return [describeLibtensorflow(found.dir, loadNative(name, found))];
+      const { version, oneDNN } = loadNative(name, found);
+      // oneDNN's fused kernels round differently from plain TensorFlow's (its own start-up notice, said here)
+      return [describeLibtensorflow(found.dir, version), ...(oneDNN ? ["oneDNN on"] : [])];
     },
   };
 }

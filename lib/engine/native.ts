@@ -16,6 +16,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { withNativeStderr } from "./native-chatter";
 
 /** The stamp `setup:tensorflow` writes into `<package>/deps/` once the binding is built. */
 export const LIBTENSORFLOW_STAMP = "course-libtensorflow.json";
@@ -83,12 +84,16 @@ export function readStamp(dir: string): LibtensorflowStamp | null {
  * Load a built native package: its binding first (a missing shared library throws here, before the
  * package registers any kernel), then the package. Returns the binding's libtensorflow version.
  */
-export function loadNative(name: string, built: { binding: string }): string {
+export function loadNative(name: string, built: { binding: string }): { version: string; oneDNN: boolean } {
   // TensorFlow logs its CPU features at INFO when it starts; warnings and errors still show
   process.env.TF_CPP_MIN_LOG_LEVEL ??= "1";
-  const binding = requireDynamic(built.binding) as { TF_Version?: string };
-  requireDynamic(name);
-  return binding.TF_Version ?? "unknown";
+  // libtensorflow 2.21 prints two lines of its own at load whatever the log level says (native-chatter.ts)
+  const { result: binding, oneDNN } = withNativeStderr(() => {
+    const b = requireDynamic(built.binding) as { TF_Version?: string };
+    requireDynamic(name);
+    return b;
+  });
+  return { version: binding.TF_Version ?? "unknown", oneDNN };
 }
 
 /** "libtensorflow 2.21.0 from the TensorFlow wheel", or "libtensorflow 2.9.1" (the package's own download). */

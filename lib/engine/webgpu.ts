@@ -18,6 +18,8 @@
  * `COURSE_WEBGPU_API=vulkan|metal|d3d12|d3d11|opengles` overrides the platform's API. opengles
  * (with a surfaceless EGL display) reaches Mesa releases whose lavapipe Dawn refuses (Debian 12's 22.3).
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../core/errors";
 
@@ -143,6 +145,22 @@ function guardBuffers(backend: tf.KernelBackend, limit: number, where: string): 
   };
 }
 
+/** A Linux machine's GPU device nodes: DRM render nodes (Mesa, AMD, Intel), NVIDIA's driver, WSL2's GPU. */
+export function linuxGpuDevices(dev = "/dev"): string[] {
+  const found: string[] = [];
+  try {
+    for (const n of fs.readdirSync(path.join(dev, "dri"))) if (n.startsWith("renderD")) found.push(path.join(dev, "dri", n));
+  } catch {
+    // no /dev/dri
+  }
+  try {
+    for (const n of fs.readdirSync(dev)) if (/^nvidia\d+$/.test(n) || n === "dxg") found.push(path.join(dev, n));
+  } catch {
+    // no /dev at all
+  }
+  return found;
+}
+
 // `import()` through a variable so TypeScript does not resolve the optional package.
 const importOptional = (name: string): Promise<unknown> => import(name);
 
@@ -159,6 +177,11 @@ function notInstalled(err: unknown, name: string): boolean {
  */
 export async function loadWebGPU(allowSoftware: boolean): Promise<string[]> {
   const api = apiFromEnv();
+  // auto wants a hardware GPU: on Linux one needs a device node, and without any, Dawn would only find a
+  // software rasteriser, after 0.1-1 s and (on lavapipe) two warnings of its own
+  if (!allowSoftware && process.platform === "linux" && linuxGpuDevices().length === 0) {
+    throw new EngineSkipped("webgpu: no GPU device (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg), not probed");
+  }
   let dawn: { create: (flags: string[]) => Gpu; globals: Record<string, unknown> };
   try {
     dawn = (await importOptional("webgpu")) as typeof dawn;
