@@ -237,6 +237,8 @@ async function main(): Promise<void> {
     peak_rss_mib: Math.round(peakRssMiB()),
     ...(wasmHeapBytes() !== undefined ? { peak_heap_mib: Math.round((wasmHeapBytes() as number) / 2 ** 20) } : {}),
   };
+  // free the weights and AdamW's moments before the reference starts beside this process (gpt2-medium's are 4.9 GB)
+  optimizer.dispose();
   model.dispose();
   if (opts.vsTorch) {
     const torch = runTorch(cfg, opts, events, prompts, say);
