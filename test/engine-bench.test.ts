@@ -87,3 +87,22 @@ test("bench --schedule --vs-torch: both sides replay the same steps, evaluations
     fs.rmSync(data, { force: true });
   }
 });
+
+test("bench --profile: the kernels of one more step, summed by name, most time first, without custom-gradient scopes", () => {
+  const r = run(["--steps", "1", "--gen", "0", "--profile", "--backend", "wasm"]);
+  assert.equal(r.status, 0, r.stderr.slice(-2000));
+  const line = JSON.parse(r.stdout.trim().split("\n").pop() as string);
+  const p = line.profile;
+  assert.ok(p.kernels.length > 3 && p.kernel_calls > 100, JSON.stringify(p));
+  const names = p.kernels.map((k: { kernel: string }) => k.kernel);
+  assert.ok(names.includes("BatchMatMul"), names.join(","));
+  assert.ok(!names.includes("unnamed scope"), names.join(","));
+  for (let i = 1; i < p.kernels.length; i++) assert.ok(p.kernels[i - 1].ms >= p.kernels[i].ms, "sorted by time");
+  // the head's matmul over a block of 128 rows and the 50,257-token vocabulary is the largest output
+  const mm = p.kernels.find((k: { kernel: string }) => k.kernel === "BatchMatMul");
+  assert.deepEqual(mm.largest, [128, 50257]);
+  const shares = p.kernels.reduce((s: number, k: { share: number }) => s + k.share, 0);
+  assert.ok(shares > 0.5 && shares <= 1.01, `top kernels' shares sum to ${shares}`);
+  assert.match(r.stderr, /profile of one more step on \(8, 68\):\n\s+kernel\s+calls\s+ms\s+share/);
+  assert.match(r.stderr, /kernels \d+ ms in \d+ calls; the step's wall time under the profiler \d+ ms/);
+});

@@ -11,6 +11,8 @@
  * PyTorch sees them), real_tokens_per_s (targets that are not -100), the generation figures,
  * peak_rss_mib (and peak_heap_mib, the wasm heap), trainable_params. Progress goes to stderr.
  *
+ * --profile: after the timed steps, one more under tf.profile; the time by kernel (bench-profile.ts) to stderr and the JSON.
+ *
  * --recompute / --no-recompute: activation recomputation (lib/model/recompute.ts; default on for LoRA on wasm).
  *
  * --lora-rank R trains a LoRA adapter of rank R on every linear layer instead (exercise 7.4,
@@ -53,6 +55,7 @@ import { trainingMemoryProblem, wasmHeapBytes } from "../engine/memory";
 import { parseBackend, parseIntOption, parseNumberOption, runCli, startEngine } from "./common";
 import { benchGeneration } from "./bench-generate";
 import { runTorchBench } from "./bench-torch";
+import { formatProfile, profileStep, StepProfile } from "./bench-profile";
 
 /** The benchmark's configs: issue 4's small one, GPT-2 small and the book's GPT-2 medium, all with the book's dropout for fine-tuning (none). */
 const BENCH_CONFIGS: Record<string, GPTConfig> = {
@@ -70,6 +73,7 @@ interface Options {
   groupByLength?: boolean;
   schedule?: number;
   vsTorch?: boolean;
+  profile?: boolean;
   loraRank?: number;
   loraAlpha: number;
   recompute?: boolean;
@@ -123,6 +127,19 @@ async function evalLoss(model: GPTModel, batches: ArrayBatch[]): Promise<number>
   return calcLossLoader(tensors(), model, undefined, { lossBatch: calcLossBatchFused });
 }
 
+/** One more training step on `batch` under the profiler (bench-profile.ts); its table goes to stderr, its top kernels into the JSON. */
+async function profileOneStep(model: GPTModel, optimizer: AdamW, batch: ArrayBatch, step: number, say: (line: string) => void): Promise<StepProfile> {
+  const { inputs, targets } = batchTensors(batch); // (B, T) each
+  try {
+    const p = await profileStep(() => trainStep(model, optimizer, inputs, targets, step));
+    say(`profile of one more step on (${inputs.shape.join(", ")}):`);
+    for (const line of formatProfile(p)) say(`  ${line}`);
+    return { ...p, kernels: p.kernels.slice(0, 12).map((k) => ({ ...k, ms: Math.round(k.ms), share: round(k.share, 2) })) };
+  } finally {
+    tf.dispose([inputs, targets]);
+  }
+}
+
 async function main(): Promise<void> {
   const program = new Command()
     .name("bench")
@@ -142,6 +159,7 @@ async function main(): Promise<void> {
     .option("--lora-alpha <a>", "LoRA's alpha (the update is scaled by alpha / rank)", parseNumberOption("lora-alpha", 0), BOOK_LORA_ALPHA)
     .option("--recompute", "recompute each block's activations in the backward pass (default: on for LoRA on wasm)")
     .option("--no-recompute", "keep every activation for the backward pass")
+    .option("--profile", "after the timed steps, one more step under tf.profile: time by kernel, and what is overhead")
     .option("--vs-torch", "also run the PyTorch and transformers reference ($COURSE_PYTHON, $COURSE_HF_PYTHON, .cache/venv or python3) on the same batches and prompts and print the ratios")
     .option("--backend <name>", "engine: auto | tensorflow | webgpu | wasm | cpu (default: COURSE_BACKEND or auto)", parseBackend)
     .option("--batch-size <n>", "sequences per batch", parseIntOption("batch-size", 1), BOOK_BATCH_SIZE)
@@ -213,6 +231,7 @@ async function main(): Promise<void> {
   }
   const scheduleSeconds = (performance.now() - s0) / 1000;
   const trainSeconds = stepTimes.reduce((a, b) => a + b, 0);
+  const profile = opts.profile && stepTimes.length > 0 ? await profileOneStep(model, optimizer, batches[0], i + 1, say) : undefined;
 
   const gen = await benchGeneration(model, prompts, { maxNewTokens: opts.maxNewTokens, batchSize: opts.genBatch }, say);
 
@@ -234,6 +253,7 @@ async function main(): Promise<void> {
     real_tokens_per_s: stepTimes.length ? round(real / trainSeconds) : null,
     ...(opts.schedule && !trainSkipped ? { schedule_epochs: opts.schedule, schedule_s: round(scheduleSeconds), eval_s: round(evalSeconds) } : {}),
     ...gen,
+    ...(profile ? { profile } : {}),
     peak_rss_mib: Math.round(peakRssMiB()),
     ...(wasmHeapBytes() !== undefined ? { peak_heap_mib: Math.round((wasmHeapBytes() as number) / 2 ** 20) } : {}),
   };
