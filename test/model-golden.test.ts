@@ -2,42 +2,16 @@
 // on the same deterministic weights: logits and loss within 1e-4, gradients close, greedy tokens identical.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
-import { GPTConfig } from "../lib/model/config";
 import { GPTModel } from "../lib/model/gpt";
 import { maskedCrossEntropy } from "../lib/train/loss";
 import { DETERMINISTIC_WEIGHTS_VERSION, deterministicModel, libraryParamShapes } from "./helpers/deterministic-weights";
-
-interface Golden {
-  formulaVersion: number;
-  config: GPTConfig;
-  tiedHead: boolean;
-  inputs: number[][];
-  targets: number[][];
-  logitSlices: Array<{ start: number; values: number[][][] }>;
-  argmax: number[][];
-  logsumexp: number[][];
-  loss: number;
-  lossAllKept: number;
-  grads: Record<string, { first: number[]; norm: number }>;
-  prompt: number[][];
-  greedy: number[][];
-}
+import { golden, maxAbsDiff } from "./helpers/golden";
 
 const TOL = 1e-4;
 
-function load(name: string): Golden {
-  const file = path.join(__dirname, "fixtures", `gpt-golden-${name}.json`);
-  return JSON.parse(fs.readFileSync(file, "utf8")) as Golden;
-}
-
-function maxAbsDiff(a: number[], b: number[]): number {
-  assert.equal(a.length, b.length);
-  return a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
-}
+const load = golden;
 
 /** The book's generate_text_simple: crop to the context, take the last position's argmax, append. */
 function greedy(model: GPTModel, prompt: number[][], steps: number): number[][] {

@@ -5,7 +5,6 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { GPTConfig } from "../lib/model/config";
 import { GPTModel } from "../lib/model/gpt";
@@ -14,20 +13,14 @@ import { loadGPT2Directory } from "../lib/weights/gpt2-directory";
 import { DETERMINISTIC_WEIGHTS_VERSION, deterministicWeights } from "./helpers/deterministic-weights";
 import { HFTensor, tempDir, writeHFDir } from "./helpers/hf-checkpoint";
 import { startNativeEngine } from "./helpers/native-engine";
+import { GoldenCommon, maxAbsDiff, readFixture } from "./helpers/golden";
 
-interface Golden {
-  formulaVersion: number;
-  config: GPTConfig;
-  inputs: number[][];
-  targets: number[][];
-  logitSlices: Array<{ start: number; values: number[][][] }>;
-  logsumexp: number[][];
-  argmax: number[][];
-  loss: number;
+/** fixtures/gpt2-small-golden.json: gradients as a slice at an offset of each tensor. */
+interface Golden extends GoldenCommon {
   grads: Record<string, { offset: number; values: number[]; norm: number }>;
 }
 
-const g = JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures", "gpt2-small-golden.json"), "utf8")) as Golden;
+const g = readFixture<Golden>("gpt2-small-golden.json");
 const LOSS_TOL = 1e-3;
 const LOGIT_TOL = 1e-4; // logits here reach ~±10; measured 8e-6 (float32, 12 layers, two BLAS libraries)
 const GRAD_REL_TOL = 1e-4;
@@ -93,11 +86,6 @@ after(() => {
   model?.dispose();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
-
-const maxAbsDiff = (a: number[], b: number[]) => {
-  assert.equal(a.length, b.length);
-  return a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
-};
 
 test("the fixture was made with this weight formula, at GPT-2 small's size", () => {
   assert.equal(g.formulaVersion, DETERMINISTIC_WEIGHTS_VERSION);

@@ -23,33 +23,12 @@ import { loadGPT2Directory, saveGPT2Directory } from "../lib/weights/gpt2-direct
 import { BOOK_LR, BOOK_WEIGHT_DECAY } from "../lib/core/book";
 import { deterministicModel } from "./helpers/deterministic-weights";
 import { tempDir } from "./helpers/hf-checkpoint";
+import { golden, maxAbsDiff, readFixture } from "./helpers/golden";
 
 /** Against PyTorch: float32 on another GPU's arithmetic (the issue's bar). */
 const TOL_TORCH = 1e-3;
 /** Against wasm in this process: the same float32 model, other kernels. */
 const TOL_WASM = 1e-4;
-
-interface Golden {
-  config: GPTConfig;
-  tiedHead: boolean;
-  inputs: number[][];
-  targets: number[][];
-  logitSlices: Array<{ start: number; values: number[][][] }>;
-  argmax: number[][];
-  logsumexp: number[][];
-  loss: number;
-  grads: Record<string, { first: number[]; norm: number }>;
-  prompt: number[][];
-  greedy: number[][];
-}
-const fixture = (name: string) => JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures", name), "utf8"));
-const golden = (name: string): Golden => fixture(`gpt-golden-${name}.json`);
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  assert.equal(a.length, b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-};
 
 // Three AdamW steps of the small golden model on fixed batches (the last one padded).
 const STEP_BATCHES = [
@@ -184,7 +163,7 @@ gpuTest(`three AdamW steps give wasm's losses and weights within ${TOL_WASM}`, a
 });
 
 gpuTest("a Hugging Face checkpoint loads to transformers' logits, and saves and reloads unchanged", async () => {
-  const want = fixture("hf-gpt2-tiny-golden.json") as { inputs: number[][]; logits: number[][][] };
+  const want = readFixture<{ inputs: number[][]; logits: number[][][] }>("hf-gpt2-tiny-golden.json");
   const forward = async (model: GPTModel) => {
     const ids = tf.tensor2d(want.inputs, undefined, "int32");
     const out = model.forward(ids);
