@@ -9,6 +9,12 @@
  * itself slows a step (each kernel is timed on its own), so the wall time here is not the bench's.
  */
 import * as tf from "@tensorflow/tfjs";
+import { batchTensors } from "../data/collate";
+import type { GPTModel } from "../model/gpt";
+import type { AdamW } from "../train/adamw";
+import { ArrayBatch, trainStep } from "../train/train";
+
+const round = (x: number, digits = 3) => Number(x.toPrecision(digits + 1));
 
 /** One kernel's share of a profiled step. */
 export interface KernelShare {
@@ -91,4 +97,17 @@ export function formatProfile(p: StepProfile, top = 12): string[] {
       `tensor memory peak ${p.peak_above_resting_mib} MiB above resting`,
   );
   return lines;
+}
+
+/** One more training step on `batch` under the profiler (bench-profile.ts); its table goes to stderr, its top kernels into the JSON. */
+export async function profileOneStep(model: GPTModel, optimizer: AdamW, batch: ArrayBatch, step: number, say: (line: string) => void): Promise<StepProfile> {
+  const { inputs, targets } = batchTensors(batch); // (B, T) each
+  try {
+    const p = await profileStep(() => trainStep(model, optimizer, inputs, targets, step));
+    say(`profile of one more step on (${inputs.shape.join(", ")}):`);
+    for (const line of formatProfile(p)) say(`  ${line}`);
+    return { ...p, kernels: p.kernels.slice(0, 12).map((k) => ({ ...k, ms: Math.round(k.ms), share: round(k.share, 2) })) };
+  } finally {
+    tf.dispose([inputs, targets]);
+  }
 }

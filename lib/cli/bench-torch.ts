@@ -17,21 +17,32 @@ export const torchPython = () => process.env.COURSE_PYTHON || process.env.COURSE
 
 /** Run torch_bench.py on `job`; its JSON line, or `{ skipped: why }`. `what` says what it runs on, for the progress line. */
 export function runTorchBench(job: object, what: string, say: (line: string) => void): Record<string, unknown> {
-  const python = torchPython();
+  return runReference(TORCH_SCRIPT, job, what, say);
+}
+
+/** The Python for a reference that needs transformers: $COURSE_HF_PYTHON, else .cache/venv, else as torchPython. */
+export const hfPython = () => process.env.COURSE_HF_PYTHON || (fs.existsSync(VENV_PYTHON) ? VENV_PYTHON : torchPython());
+
+/** Run a transformers reference script of test/reference/ (`name`, e.g. "hf_responses.py") on `job` with hfPython(), as runTorchBench does. */
+export function runReferenceScript(name: string, job: object, what: string, say: (line: string) => void): Record<string, unknown> {
+  return runReference(path.join(path.dirname(TORCH_SCRIPT), name), job, what, say, hfPython());
+}
+
+function runReference(script: string, job: object, what: string, say: (line: string) => void, python = torchPython()): Record<string, unknown> {
   const probe = spawnSync(python, ["-c", "import torch"], { encoding: "utf8" });
   if (probe.error) return { skipped: `${python} not found (set COURSE_PYTHON to a Python with torch)` };
   if (probe.status !== 0) return { skipped: `torch is not installed for ${python} (set COURSE_PYTHON to a Python with torch)` };
   const file = path.join(os.tmpdir(), `course-bench-${process.pid}.json`);
   writeFileAtomic(file, (fd) => writeAll(fd, JSON.stringify(job)));
-  say(`torch: running ${path.relative(process.cwd(), TORCH_SCRIPT)} on ${what}`);
+  say(`torch: running ${path.relative(process.cwd(), script)} on ${what}`);
   try {
-    const run = spawnSync(python, [TORCH_SCRIPT, file, "--threads", String(os.cpus().length)], {
+    const run = spawnSync(python, [script, file, "--threads", String(os.cpus().length)], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "inherit"], // its progress lines go straight to our stderr
-      maxBuffer: 16 * 2 ** 20,
+      maxBuffer: 64 * 2 ** 20,
     });
     const last = run.stdout.trim().split("\n").pop() ?? "";
-    if (run.status !== 0 || !last.startsWith("{")) return { skipped: `torch_bench.py failed (exit ${run.status})` };
+    if (run.status !== 0 || !last.startsWith("{")) return { skipped: `${path.basename(script)} failed (exit ${run.status})` };
     return JSON.parse(last) as Record<string, unknown>;
   } finally {
     fs.rmSync(file, { force: true });

@@ -11,6 +11,8 @@
  * PyTorch sees them), real_tokens_per_s (targets that are not -100), the generation figures,
  * peak_rss_mib (and peak_heap_mib, the wasm heap), trainable_params. Progress goes to stderr.
  *
+ * --responses DIR: instead, the test set's responses with a fine-tuned folder, against transformers with --vs-torch (bench-responses.ts).
+ *
  * --profile: after the timed steps, one more under tf.profile; the time by kernel (bench-profile.ts) to stderr and the JSON.
  *
  * --recompute / --no-recompute: activation recomputation (lib/model/recompute.ts; default on for LoRA on wasm).
@@ -55,7 +57,8 @@ import { trainingMemoryProblem, wasmHeapBytes } from "../engine/memory";
 import { parseBackend, parseIntOption, parseNumberOption, runCli, startEngine } from "./common";
 import { benchGeneration } from "./bench-generate";
 import { runTorchBench } from "./bench-torch";
-import { formatProfile, profileStep, StepProfile } from "./bench-profile";
+import { profileOneStep } from "./bench-profile";
+import { benchResponses } from "./bench-responses";
 
 /** The benchmark's configs: issue 4's small one, GPT-2 small and the book's GPT-2 medium, all with the book's dropout for fine-tuning (none). */
 const BENCH_CONFIGS: Record<string, GPTConfig> = {
@@ -74,6 +77,7 @@ interface Options {
   schedule?: number;
   vsTorch?: boolean;
   profile?: boolean;
+  responses?: string;
   loraRank?: number;
   loraAlpha: number;
   recompute?: boolean;
@@ -127,19 +131,6 @@ async function evalLoss(model: GPTModel, batches: ArrayBatch[]): Promise<number>
   return calcLossLoader(tensors(), model, undefined, { lossBatch: calcLossBatchFused });
 }
 
-/** One more training step on `batch` under the profiler (bench-profile.ts); its table goes to stderr, its top kernels into the JSON. */
-async function profileOneStep(model: GPTModel, optimizer: AdamW, batch: ArrayBatch, step: number, say: (line: string) => void): Promise<StepProfile> {
-  const { inputs, targets } = batchTensors(batch); // (B, T) each
-  try {
-    const p = await profileStep(() => trainStep(model, optimizer, inputs, targets, step));
-    say(`profile of one more step on (${inputs.shape.join(", ")}):`);
-    for (const line of formatProfile(p)) say(`  ${line}`);
-    return { ...p, kernels: p.kernels.slice(0, 12).map((k) => ({ ...k, ms: Math.round(k.ms), share: round(k.share, 2) })) };
-  } finally {
-    tf.dispose([inputs, targets]);
-  }
-}
-
 async function main(): Promise<void> {
   const program = new Command()
     .name("bench")
@@ -159,6 +150,7 @@ async function main(): Promise<void> {
     .option("--lora-alpha <a>", "LoRA's alpha (the update is scaled by alpha / rank)", parseNumberOption("lora-alpha", 0), BOOK_LORA_ALPHA)
     .option("--recompute", "recompute each block's activations in the backward pass (default: on for LoRA on wasm)")
     .option("--no-recompute", "keep every activation for the backward pass")
+    .option("--responses <dir>", "instead: the test set's responses with a fine-tuned model folder (finetune's model/), up to --max-new-tokens each, batches of --gen-batch; with --vs-torch against transformers")
     .option("--profile", "after the timed steps, one more step under tf.profile: time by kernel, and what is overhead")
     .option("--vs-torch", "also run the PyTorch and transformers reference ($COURSE_PYTHON, $COURSE_HF_PYTHON, .cache/venv or python3) on the same batches and prompts and print the ratios")
     .option("--backend <name>", "engine: auto | tensorflow | webgpu | wasm | cpu (default: COURSE_BACKEND or auto)", parseBackend)
@@ -173,6 +165,11 @@ async function main(): Promise<void> {
   }
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const engine = await startEngine(opts.backend, true); // stderr: stdout is the JSON line
+  if (opts.responses !== undefined) {
+    const line = await benchResponses(opts.responses, { data: opts.data, maxNewTokens: opts.maxNewTokens, batchSize: opts.genBatch, vsTorch: Boolean(opts.vsTorch) }, say);
+    console.log(JSON.stringify({ impl: "tfjs", tfjs: tf.version_core, backend: engine.name, engine: engine.reason, model_dir: opts.responses, ...line, peak_rss_mib: Math.round(peakRssMiB()) }));
+    return;
+  }
 
   // The same batches and prompts for us and for torch: plain token ids.
   const { train, val, test } = splitData(await loadInstructionData(opts.data), { source: opts.data });
