@@ -1,7 +1,7 @@
 // A model saved by `finetune` is a Hugging Face checkpoint: transformers' GPT2LMHeadModel.from_pretrained
 // loads it (test/reference/hf_transformers_loss.py, in the venv .ci/run makes) and computes the same
 // masked loss as the library on the same batch, within 1e-4. Runs on whatever engine COURSE_BACKEND picks.
-import { test, after } from "node:test";
+import { test, after, TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -22,6 +22,13 @@ function hfPython(): string | null {
     if (py && spawnSync(py, ["-c", "import torch, transformers"], { stdio: "ignore" }).status === 0) return py;
   }
   return null;
+}
+
+/** Without a Python with transformers: skipped here, a failure under CI (which makes one). */
+function skipOffCi(t: TestContext): void {
+  const why = "no Python with torch and transformers (set COURSE_HF_PYTHON, or make .cache/venv as .ci/run does)";
+  if (process.env.CI === "true") assert.fail(why);
+  t.skip(why);
 }
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hf-transformers-"));
@@ -47,11 +54,7 @@ function savedModel(): string {
 
 test("a model saved by finetune loads in Hugging Face transformers with the same loss (within 1e-4)", async (t) => {
   const py = hfPython();
-  if (py === null) {
-    const why = "no Python with torch and transformers (set COURSE_HF_PYTHON, or make .cache/venv as .ci/run does)";
-    if (process.env.CI === "true") assert.fail(why);
-    return t.skip(why);
-  }
+  if (py === null) return skipOffCi(t);
   const modelDir = savedModel();
 
   // two rows over the whole vocabulary, the second padded the way the collate function pads
@@ -78,11 +81,7 @@ test("a model saved by finetune loads in Hugging Face transformers with the same
 
 test("bench --responses: our test-set responses and transformers' generate from the same saved folder are the same tokens", { timeout: 300_000 }, (t) => {
   const py = hfPython();
-  if (py === null) {
-    const why = "no Python with torch and transformers (set COURSE_HF_PYTHON, or make .cache/venv as .ci/run does)";
-    if (process.env.CI === "true") assert.fail(why);
-    return t.skip(why);
-  }
+  if (py === null) return skipOffCi(t);
   const modelDir = savedModel();
   // 44 entries -> the book's split: 37 train, 4 test, 3 validation
   const data = path.join(tmp, "data.json");

@@ -11,23 +11,17 @@ until the whole batch is done). It prints one JSON line: versions, the wall time
 new tokens (up to each row's end-of-text, which is not counted), and each prompt's new token ids in the
 job's order, for the TypeScript side to compare with its own.
 """
-import argparse
 import json
 import sys
 import time
 
 import torch
 
+from bench_job import read_job
+
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("job")
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args()
-    with open(args.job) as f:
-        job = json.load(f)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    job = read_job()
     import transformers
     from transformers import GPT2LMHeadModel
 

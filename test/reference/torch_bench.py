@@ -22,7 +22,6 @@ with an attention mask, as transformers requires (hf_gen_batch_tokens_per_s). Ev
 exactly max_new_tokens new tokens on both sides (bench.ts gives no end-of-text id; here
 min_new_tokens = max_new_tokens), so the counts are the same.
 """
-import argparse
 import json
 import resource
 import statistics
@@ -31,19 +30,13 @@ import time
 
 import torch
 
+from bench_job import read_job
 from lora_reference import LoRAGPT
 from reference_model import batch_loss, greedy_tokens
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("job")
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args()
-    with open(args.job) as f:
-        job = json.load(f)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    job = read_job()
     cfg = job["config"]
     torch.manual_seed(job["seed"])
     model = LoRAGPT(cfg)  # ReferenceGPT, plus LoRA layers when the job asks for them
