@@ -16,3 +16,12 @@ def read_job():
     if args.threads:
         torch.set_num_threads(args.threads)
     return job
+
+
+def left_padded(batch, pad):
+    """Token id rows of different lengths as one batch for transformers' generate: (ids, attention mask, width).
+    Left padding puts every row's newest token in the last column; the mask hides the padding."""
+    width = max(len(p) for p in batch)
+    ids = torch.tensor([[pad] * (width - len(p)) + p for p in batch])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch])
+    return ids, mask, width

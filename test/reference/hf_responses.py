@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from bench_job import read_job
+from bench_job import left_padded, read_job
 
 
 def main():
@@ -31,9 +31,7 @@ def main():
 
     def run(indices, max_new):
         batch = [prompts[i] for i in indices]
-        width = max(len(p) for p in batch)
-        ids = torch.tensor([[eos] * (width - len(p)) + p for p in batch])
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch])
+        ids, mask, width = left_padded(batch, eos)
         with torch.inference_mode():
             out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=max_new,
                                  eos_token_id=eos, pad_token_id=eos, use_cache=True)

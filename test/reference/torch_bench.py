@@ -30,7 +30,7 @@ import time
 
 import torch
 
-from bench_job import read_job
+from bench_job import left_padded, read_job
 from lora_reference import LoRAGPT
 from reference_model import batch_loss, greedy_tokens
 
@@ -120,10 +120,7 @@ def hf_generate(cfg, job):
     pad, m = job["pad_id"], job["max_new_tokens"]
 
     def run(batch):
-        width = max(len(p) for p in batch)
-        # left padding: every row's newest token in the last column, the mask hides the padding
-        ids = torch.tensor([[pad] * (width - len(p)) + p for p in batch])
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch])
+        ids, mask, width = left_padded(batch, pad)
         with torch.inference_mode():
             out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=m,
                                  min_new_tokens=m, pad_token_id=pad, use_cache=True)
