@@ -11,12 +11,11 @@ gradient norms and slices (not whole tensors: the weights are not committed eith
 fill the weights with the deterministic formula of gpt_reference.py / test/helpers/deterministic-weights.ts;
 the TypeScript test writes them as a Hugging Face checkpoint and loads that through the library's loader.
 """
-import json
 import os
 
 import torch
 
-from gpt_reference import FIXTURES, FORMULA_VERSION, build
+from gpt_reference import FORMULA_VERSION, forward_loss, write_fixture
 from reference_model import END_OF_TEXT, IGNORE_INDEX
 
 GPT2_SMALL = {"vocabSize": 50257, "contextLength": 1024, "embDim": 768, "nHeads": 12, "nLayers": 12,
@@ -42,14 +41,8 @@ GRAD_SLICES = [
 
 
 def main():
-    torch.manual_seed(0)  # the weights are overwritten; this only fixes nn.Module's throwaway init
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    model = build(GPT2_SMALL, False)
-    x = torch.tensor(INPUTS)
-    y = torch.tensor(TARGETS)
-    logits = model(x)
-    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX)
-    loss.backward()
+    model, logits, loss = forward_loss(GPT2_SMALL, False, INPUTS, TARGETS)
     grads = {}
     for name, offset in GRAD_SLICES:
         g = model.p(name).grad.detach().contiguous().reshape(-1)
@@ -66,10 +59,7 @@ def main():
         "loss": loss.item(),
         "grads": grads,
     }
-    path = os.path.join(FIXTURES, "gpt2-small-golden.json")
-    with open(path, "w") as f:
-        json.dump(fixture, f, separators=(",", ":"))
-        f.write("\n")
+    path = write_fixture("gpt2-small-golden.json", fixture)
     print(f"{path}: loss {fixture['loss']:.6f}")
 
 

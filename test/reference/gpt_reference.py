@@ -107,14 +107,29 @@ def grads_summary(model, names):
     return out
 
 
-def case(name, cfg, tied_head, inputs, targets, prompt, new_tokens, vocab_slices, grad_names):
+def forward_loss(cfg, tied_head, inputs, targets):
+    """The model on the formula's weights, its logits (B, T, V) on `inputs` and the masked loss on `targets`,
+    backward already run: (model, logits, loss)."""
     torch.manual_seed(0)  # the weights are overwritten; this only fixes nn.Module's throwaway init
     model = build(cfg, tied_head)
-    x = torch.tensor(inputs)
-    y = torch.tensor(targets)
-    logits = model(x)
-    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX)
+    logits = model(torch.tensor(inputs))
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), torch.tensor(targets).flatten(), ignore_index=IGNORE_INDEX)
     loss.backward()
+    return model, logits, loss
+
+
+def write_fixture(name, fixture):
+    """test/fixtures/<name>, compact JSON and a final newline; returns its path."""
+    path = os.path.join(FIXTURES, name)
+    with open(path, "w") as f:
+        json.dump(fixture, f, separators=(",", ":"))
+        f.write("\n")
+    return path
+
+
+def case(name, cfg, tied_head, inputs, targets, prompt, new_tokens, vocab_slices, grad_names):
+    model, logits, loss = forward_loss(cfg, tied_head, inputs, targets)
+    x = torch.tensor(inputs)
     slices = [{"start": s, "values": logits[:, :, s:e].detach().tolist()} for s, e in vocab_slices]
     greedy = greedy_tokens(model, torch.tensor(prompt), new_tokens, cfg["contextLength"])
     fixture = {
@@ -135,10 +150,7 @@ def case(name, cfg, tied_head, inputs, targets, prompt, new_tokens, vocab_slices
         "greedy": greedy.tolist(),
         "greedyMinTop2Gap": top2_gap(model, torch.tensor(prompt), new_tokens, cfg["contextLength"]),
     }
-    path = os.path.join(FIXTURES, f"gpt-golden-{name}.json")
-    with open(path, "w") as f:
-        json.dump(fixture, f, separators=(",", ":"))
-        f.write("\n")
+    path = write_fixture(f"gpt-golden-{name}.json", fixture)
     print(f"{path}: loss {fixture['loss']:.6f}, greedy {fixture['greedy']}, min top-2 gap {fixture['greedyMinTop2Gap']:.4f}")
 
 

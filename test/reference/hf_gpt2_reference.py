@@ -21,6 +21,8 @@ import struct
 
 import torch
 
+from gpt_reference import write_fixture
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "fixtures")
 OUT_DIR = os.path.join(FIXTURES, "hf-gpt2-tiny")
@@ -123,10 +125,7 @@ def main():
         "logits": logits.tolist(),
         "argmax": logits.argmax(-1).tolist(),
     }
-    path = os.path.join(FIXTURES, "hf-gpt2-tiny-golden.json")
-    with open(path, "w") as f:
-        json.dump(golden, f, separators=(",", ":"))
-        f.write("\n")
+    path = write_fixture("hf-gpt2-tiny-golden.json", golden)
     print(f"wrote {OUT_DIR} and {path}")
 
 
