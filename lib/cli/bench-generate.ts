@@ -7,8 +7,7 @@
 import { generateIds } from "../generate/generate";
 import { generateIdsBatched } from "../generate/batch";
 import type { GPTModel } from "../model/gpt";
-
-const round = (x: number, digits = 3) => Number(x.toPrecision(digits + 1));
+import { round } from "./common";
 
 /** Time both ways of generating for `prompts`; the bench's gen_* fields. */
 export async function benchGeneration(

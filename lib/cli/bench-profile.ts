@@ -13,8 +13,7 @@ import { batchTensors } from "../data/collate";
 import type { GPTModel } from "../model/gpt";
 import type { AdamW } from "../train/adamw";
 import { ArrayBatch, trainStep } from "../train/train";
-
-const round = (x: number, digits = 3) => Number(x.toPrecision(digits + 1));
+import { round } from "./common";
 
 /** One kernel's share of a profiled step. */
 export interface KernelShare {

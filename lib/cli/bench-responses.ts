@@ -17,8 +17,7 @@ import { splitData } from "../data/split";
 import { generateIdsBatched } from "../generate/batch";
 import { loadGPT2Directory } from "../weights/gpt2-directory";
 import { runReferenceScript } from "./bench-torch";
-
-const round = (x: number, digits = 3) => Number(x.toPrecision(digits + 1));
+import { round } from "./common";
 
 export interface ResponsesBenchOptions {
   data: string;

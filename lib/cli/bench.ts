@@ -54,7 +54,7 @@ import { ArrayBatch, readArrays, trainSchedule, trainStep } from "../train/train
 import { calcLossBatchFused } from "../train/fused-loss";
 import { GENERATE_BATCH_SIZE } from "../generate/batch";
 import { trainingMemoryProblem, wasmHeapBytes } from "../engine/memory";
-import { parseBackend, parseIntOption, parseNumberOption, runCli, startEngine } from "./common";
+import { parseBackend, parseIntOption, parseNumberOption, round, runCli, startEngine } from "./common";
 import { benchGeneration } from "./bench-generate";
 import { runTorchBench } from "./bench-torch";
 import { profileOneStep } from "./bench-profile";
@@ -105,7 +105,6 @@ function peakRssMiB(): number {
   return process.memoryUsage().rss / 2 ** 20;
 }
 
-const round = (x: number, digits = 3) => Number(x.toPrecision(digits + 1));
 
 /** One thing the benchmark does, in order: a training step, or an evaluation over some batches (torch_bench.py's job format). */
 type BenchEvent = { train?: ArrayBatch; eval?: ArrayBatch[] };

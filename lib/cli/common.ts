@@ -57,3 +57,6 @@ export const parsePromptStyle = (value: string): PromptStyle => {
 export function startEngine(backend: EngineChoice | undefined, toStderr = false): Promise<EngineInfo> {
   return initEngine({ backend, log: (line) => (toStderr ? console.error(line) : console.log(line)) });
 }
+
+/** A measured figure for a JSON line: `digits + 1` significant digits. */
+export const round = (x: number, digits = 3): number => Number(x.toPrecision(digits + 1));
