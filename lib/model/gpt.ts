@@ -198,7 +198,6 @@ export class GPTModel {
     return data;
   }
 
-
   /** Block i's trainable variables (its parameters, or its LoRA A and B), for recomputedBlock. */
   private blockTrainables(i: number): tf.Variable[] {
     const prefix = `blocks.${i}.`;

@@ -70,6 +70,14 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, labelIds: Int32Array): 
   return run(logits) as tf.Scalar;
 }
 
+/** acc + t with both freed (t itself when acc is null): one running sum alive across blocks, not one per block. */
+function addFreeing(acc: tf.Tensor | null, t: tf.Tensor): tf.Tensor {
+  if (acc === null) return t;
+  const sum = tf.add(acc, t);
+  tf.dispose([acc, t]);
+  return sum;
+}
+
 /** Rows of the head and loss computed at once by `headCrossEntropy` ((128, 50257) float32 = 25 MB). */
 export const HEAD_CHUNK_ROWS = 128;
 
@@ -158,12 +166,7 @@ export function headCrossEntropy(
         });
         dHidden.push(parts[0]);
         if (parts[2] !== undefined) dDown.push(parts[2]);
-        if (dMatrix === null) dMatrix = parts[1];
-        else {
-          const sum: tf.Tensor = tf.add(dMatrix, parts[1]);
-          tf.dispose([dMatrix, parts[1]]); // keep one running sum alive, not one per block
-          dMatrix = sum;
-        }
+        dMatrix = addFreeing(dMatrix, parts[1]);
       }
       const dh = tf.concat(dHidden, 0);
       return lr === undefined ? [dh, dMatrix as tf.Tensor] : [dh, tf.concat(dDown, 0), dMatrix as tf.Tensor];
@@ -219,16 +222,9 @@ export function headCrossEntropyEager(hidden: tf.Tensor2D, weight: tf.Tensor2D, 
         const g = xentGrad(probs, labelIds.subarray(r0, r1), one); // (R, V): softmax - onehot, for dy = K
         return [lossSum(logits, probs, labelIds.subarray(r0, r1)), tf.matMul(g, w, false, true), tf.matMul(rows, g, true, false)]; // (), (R, C), (C, V)
       });
-      const sum = tf.add(total, part);
-      tf.dispose([total, part]);
-      total = sum;
+      total = addFreeing(total, part);
       dHidden.push(dh);
-      if (dWeight === null) dWeight = dw;
-      else {
-        const acc: tf.Tensor = tf.add(dWeight, dw);
-        tf.dispose([dWeight, dw]); // keep one (C, V) sum alive, not one per block
-        dWeight = acc;
-      }
+      dWeight = addFreeing(dWeight, dw);
     }
     const grads = [tf.concat(dHidden, 0), dWeight as tf.Tensor]; // (K, C), (C, V)
     tf.dispose([one, ...dHidden]);
