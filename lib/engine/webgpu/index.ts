@@ -21,7 +21,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { ConfigError } from "../core/errors";
+import { ConfigError } from "../../core/errors";
 
 /**
  * Integers up to 2^24 are exact in float32, and no further. The WebGPU backend reads index tensors
@@ -33,30 +33,13 @@ export const EXACT_FLOAT_INDEX = 2 ** 24;
 const API_NAMES = { vulkan: "Vulkan", metal: "Metal", d3d12: "D3D12", d3d11: "D3D11", opengles: "OpenGL ES" } as const;
 type WebGPUApi = keyof typeof API_NAMES;
 
-// The parts of the WebGPU API used here (the `webgpu` package's types are optional, as it is).
+// The adapter info fields read here (Dawn fills them; WebGPU leaves some empty).
 interface AdapterInfo {
   vendor?: string;
   architecture?: string;
   device?: string;
   description?: string;
   isFallbackAdapter?: boolean;
-}
-interface Limits {
-  maxStorageBufferBindingSize: number;
-  maxBufferSize: number;
-  maxComputeWorkgroupStorageSize: number;
-  maxComputeWorkgroupsPerDimension: number;
-  maxComputeWorkgroupSizeX: number;
-  maxComputeInvocationsPerWorkgroup: number;
-}
-interface Adapter {
-  info: AdapterInfo;
-  limits: Limits;
-  features: Set<string>;
-  requestDevice(desc: object): Promise<{ limits: Limits }>;
-}
-interface Gpu {
-  requestAdapter(opts: object): Promise<Adapter | null>;
 }
 
 /** What the engine found: the adapter, its API, and whether it is a software rasteriser. */
@@ -170,6 +153,63 @@ function notInstalled(err: unknown, name: string): boolean {
 }
 
 /**
+ * One Dawn instance, adapter and device per process (and API). Dawn's Node.js binding lives only while
+ * the object `create()` returned is referenced: an instance made by a second start of the engine and
+ * kept nowhere was collected while the backend still used its device, and the process died with SIGSEGV
+ * at the next GPU call (seen on an NVIDIA H200, where `auto` starts Dawn before a test asks for webgpu).
+ * So the instance, the adapter and the device are made once and held here for the life of the process,
+ * and every later start reuses them.
+ */
+interface DawnSession {
+  api: WebGPUApi;
+  gpu: GPU;
+  adapter: GPUAdapter;
+  device: GPUDevice;
+  found: WebGPUAdapter;
+}
+let session: DawnSession | null = null;
+
+/** The GPUDevice the webgpu engine runs on (TF.js and the course's own kernels share it); null before it starts. */
+export function webgpuDevice(): GPUDevice | null {
+  return session?.device ?? null;
+}
+
+async function openSession(api: WebGPUApi, dawn: { create: (flags: string[]) => GPU }): Promise<DawnSession> {
+  if (session !== null && session.api === api) return session;
+  if (session !== null) throw new ConfigError(`webgpu: already started on ${session.found.api}; one API per process (COURSE_WEBGPU_API)`);
+  // OpenGL ES without a window: Mesa's surfaceless EGL platform
+  if (api === "opengles" && process.env.EGL_PLATFORM === undefined) process.env.EGL_PLATFORM = "surfaceless";
+  const gpu = dawn.create([`backend=${api}`]);
+  const adapter = await gpu.requestAdapter({
+    powerPreference: "high-performance",
+    // Dawn offers OpenGL ES adapters only in WebGPU's compatibility mode
+    ...(api === "opengles" ? { featureLevel: "compatibility" } : {}),
+  } as GPURequestAdapterOptions);
+  if (adapter === null) throw new EngineSkipped(`webgpu: no ${API_NAMES[api]} adapter`);
+  const info = adapter.info as unknown as AdapterInfo;
+  const name = adapterName(info);
+  const software = isSoftwareAdapter(info);
+  const limits = adapter.limits;
+  // the limits tfjs's own factory asks for (the adapter's best), and as many storage buffers per kernel as
+  // it allows (the course's kernels bind up to 8)
+  const device = await adapter.requestDevice({
+    requiredFeatures: adapter.features.has("timestamp-query") ? ["timestamp-query"] : [],
+    requiredLimits: {
+      maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+      maxComputeWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
+      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+      maxBufferSize: limits.maxBufferSize,
+      maxComputeWorkgroupSizeX: limits.maxComputeWorkgroupSizeX,
+      maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
+      maxStorageBuffersPerShaderStage: limits.maxStorageBuffersPerShaderStage,
+    },
+  });
+  const maxBufferBytes = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  session = { api, gpu, adapter, device, found: { name, api: API_NAMES[api], software, maxBufferBytes } };
+  return session;
+}
+
+/**
  * Load Dawn and the tfjs backend, pick the adapter, and register the "webgpu" backend on it.
  * Throws EngineSkipped (with the engine line's words) when a package is missing, there is no
  * adapter, or (`allowSoftware` false, as `auto` asks) the only adapter is a software one.
@@ -182,31 +222,21 @@ export async function loadWebGPU(allowSoftware: boolean): Promise<string[]> {
   if (!allowSoftware && process.platform === "linux" && linuxGpuDevices().length === 0) {
     throw new EngineSkipped("webgpu: no GPU device (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg), not probed");
   }
-  let dawn: { create: (flags: string[]) => Gpu; globals: Record<string, unknown> };
+  let dawn: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
   try {
     dawn = (await importOptional("webgpu")) as typeof dawn;
   } catch (err) {
     if (notInstalled(err, "webgpu")) throw new EngineSkipped("webgpu not installed");
     throw err;
   }
-  // OpenGL ES without a window: Mesa's surfaceless EGL platform
-  if (api === "opengles" && process.env.EGL_PLATFORM === undefined) process.env.EGL_PLATFORM = "surfaceless";
-  const gpu = dawn.create([`backend=${api}`]);
-  const adapter = await gpu.requestAdapter({
-    powerPreference: "high-performance",
-    // Dawn offers OpenGL ES adapters only in WebGPU's compatibility mode
-    ...(api === "opengles" ? { featureLevel: "compatibility" } : {}),
-  });
-  if (adapter === null) throw new EngineSkipped(`webgpu: no ${API_NAMES[api]} adapter`);
-  const name = adapterName(adapter.info);
-  const software = isSoftwareAdapter(adapter.info);
-  if (software && !allowSoftware) {
-    throw new EngineSkipped(`webgpu: only a software adapter (${name}, ${API_NAMES[api]}), not chosen by auto`);
+  const { gpu, adapter, device, found } = await openSession(api, dawn);
+  if (found.software && !allowSoftware) {
+    throw new EngineSkipped(`webgpu: only a software adapter (${found.name}, ${found.api}), not chosen by auto`);
   }
   // Dawn's globals, then navigator.gpu, then the backend (it checks navigator.gpu when it loads)
   const g = globalThis as Record<string, unknown>;
   for (const [key, value] of Object.entries(dawn.globals)) if (!(key in g)) g[key] = value;
-  const nav = (g.navigator ?? {}) as { gpu?: Gpu };
+  const nav = (g.navigator ?? {}) as { gpu?: GPU };
   if (nav.gpu === undefined) Object.defineProperty(nav, "gpu", { value: gpu, configurable: true });
   if (g.navigator === undefined) g.navigator = nav;
   let backendModule: { WebGPUBackend: new (device: unknown, info: unknown) => tf.KernelBackend };
@@ -216,31 +246,16 @@ export async function loadWebGPU(allowSoftware: boolean): Promise<string[]> {
     if (notInstalled(err, "tfjs-backend-webgpu")) throw new EngineSkipped("webgpu: @tensorflow/tfjs-backend-webgpu not installed");
     throw err;
   }
-  const limits = adapter.limits;
-  // the limits tfjs's own factory asks for: the adapter's best
-  const device = await adapter.requestDevice({
-    requiredFeatures: adapter.features.has("timestamp-query") ? ["timestamp-query"] : [],
-    requiredLimits: {
-      maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
-      maxComputeWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
-      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
-      maxBufferSize: limits.maxBufferSize,
-      maxComputeWorkgroupSizeX: limits.maxComputeWorkgroupSizeX,
-      maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
-    },
-  });
-  const maxBufferBytes = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
-  const found: WebGPUAdapter = { name, api: API_NAMES[api], software, maxBufferBytes };
   // replace the backend's own registration (its adapter choice) with this device
   if (tf.findBackendFactory("webgpu") !== null) tf.removeBackend("webgpu");
   tf.registerBackend("webgpu", () => {
     const backend = new backendModule.WebGPUBackend(device, adapter.info);
-    guardBuffers(backend, maxBufferBytes, `${name} (${found.api})`);
+    guardBuffers(backend, found.maxBufferBytes, `${found.name} (${found.api})`);
     return backend;
   });
   active = found;
-  const notes = [`${name}, ${found.api}`];
-  if (software) notes.push("a software adapter: correct, but far slower than the CPU engines");
-  notes.push(`buffers up to ${mb(maxBufferBytes)}`);
+  const notes = [`${found.name}, ${found.api}`];
+  if (found.software) notes.push("a software adapter: correct, but far slower than the CPU engines");
+  notes.push(`buffers up to ${mb(found.maxBufferBytes)}`);
   return notes;
 }

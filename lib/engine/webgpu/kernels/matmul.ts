@@ -1,0 +1,226 @@
+/**
+ * Tiled, batched matrix multiplication with fused epilogues: every matmul of a GPT-2 step, forward and
+ * backward, is one dispatch of this kernel.
+ *
+ *   C[z] (M, N) = alpha · op(A[z]) (M, K) @ op(B[z]) (K, N)   [+ bias (N,)]   epilogue   [+ beta · C[z]]
+ *
+ * op(A) is A (stored (M, K), row stride lda) or Aᵀ (stored (K, M)); op(B) is B (stored (K, N)) or Bᵀ
+ * (stored (N, K)). The batch index z = zo · inner + zi picks each operand's offset through two strides,
+ * so per-head attention reads its slices of the (N, 3C) query/key/value matrix in place, no transposes.
+ *
+ * Epilogues (fixed per pipeline):
+ *   none         C = acc
+ *   bias         C = acc + bias[n]
+ *   residual     C = acc + bias[n] + X[m, n]          (a projection added to the residual stream)
+ *   gelu         X[m, n] = acc + bias[n];  C = GELU(X[m, n])   (keeps the pre-activation for backward)
+ *   geluGrad     C = acc · GELU'(X[m, n])            (the gradient through GELU, X the pre-activation)
+ *
+ * Workgroup: (BN / TN) × (BM / TM) = 256 threads compute a BM × BN tile of C, TM × TN values each, at
+ * rows ty + i · BM/TM and columns tx + j · BN/TN (strided, so neighbouring threads read neighbouring
+ * shared-memory words). Each step of the K loop stages a BM × BK slice of op(A) and a BK × BN slice of
+ * op(B) in workgroup memory, each loaded so that neighbouring threads read neighbouring global words.
+ * Grid: (⌈N / BN⌉, ⌈M / BM⌉, batch). Edges (M, N, K not multiples of the tile) load zeros.
+ */
+import { f32bits, GpuRuntime, Kernel, Recorder } from "../runtime";
+import type { Buf } from "../runtime";
+
+export type Epilogue = "none" | "bias" | "residual" | "gelu" | "geluGrad";
+
+/** A tile shape: BM × BN outputs per workgroup, TM × TN per thread, BK deep per step. */
+export interface Tile {
+  bm: number;
+  bn: number;
+  tm: number;
+  tn: number;
+  bk: number;
+}
+export const TILES: Record<string, Tile> = {
+  "128x128": { bm: 128, bn: 128, tm: 8, tn: 8, bk: 8 },
+  "64x64": { bm: 64, bn: 64, tm: 4, tn: 4, bk: 16 },
+  "32x32": { bm: 32, bn: 32, tm: 2, tn: 2, bk: 32 },
+};
+
+/** Where an operand lives: a buffer, an element offset, a row stride, and its two batch strides. */
+export interface Operand {
+  buf: Buf;
+  offset: number;
+  ld: number;
+  /** element stride per outer / inner batch index (default 0: shared by the batch) */
+  so?: number;
+  si?: number;
+}
+
+export interface MatmulArgs {
+  M: number;
+  N: number;
+  K: number;
+  a: Operand;
+  b: Operand;
+  c: Operand;
+  transA?: boolean;
+  transB?: boolean;
+  epilogue?: Epilogue;
+  /** bias (N,) at offset, for bias / residual / gelu */
+  bias?: { buf: Buf; offset: number };
+  /** residual input, pre-activation output (gelu) or input (geluGrad), laid out like C */
+  x?: Operand;
+  alpha?: number;
+  /** 1: add into C (gradient accumulation); 0 (default): overwrite */
+  beta?: number;
+  /** batch = outer × inner (default 1 × 1) */
+  outer?: number;
+  inner?: number;
+  /** force a tile shape (tests); default: chosen from the output's size */
+  tile?: string;
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const usesBias = (e: Epilogue) => e === "bias" || e === "residual" || e === "gelu";
+const usesX = (e: Epilogue) => e === "residual" || e === "gelu" || e === "geluGrad";
+
+/** The WGSL of one variant. */
+export function matmulSource(transA: boolean, transB: boolean, epilogue: Epilogue, t: Tile): string {
+  const tx = t.bn / t.tn; // threads along N
+  const ty = t.bm / t.tm; // threads along M
+  const threads = tx * ty;
+  const [hasBias, hasX] = [usesBias(epilogue), usesX(epilogue)];
+  const xAccess = epilogue === "gelu" ? "read_write" : "read";
+  // load op(A)[m, k] for the tile: neighbouring threads take neighbouring global words
+  const loadA = transA
+    ? `let k = l / ${t.bm}u; let m = l % ${t.bm}u;
+        let gm = m0 + m; let gk = k0 + k;
+        var v = 0.0; if (gm < P.M && gk < P.K) { v = A[aBase + gk * P.lda + gm]; }`
+    : `let k = l % ${t.bk}u; let m = l / ${t.bk}u;
+        let gm = m0 + m; let gk = k0 + k;
+        var v = 0.0; if (gm < P.M && gk < P.K) { v = A[aBase + gm * P.lda + gk]; }`;
+  const loadB = transB
+    ? `let k = l % ${t.bk}u; let n = l / ${t.bk}u;
+        let gn = n0 + n; let gk = k0 + k;
+        var v = 0.0; if (gn < P.N && gk < P.K) { v = B[bBase + gn * P.ldb + gk]; }`
+    : `let k = l / ${t.bn}u; let n = l % ${t.bn}u;
+        let gn = n0 + n; let gk = k0 + k;
+        var v = 0.0; if (gn < P.N && gk < P.K) { v = B[bBase + gk * P.ldb + gn]; }`;
+  const epi: Record<Epilogue, string> = {
+    none: "let y = acc[i][j] * P.alpha;",
+    bias: "let y = acc[i][j] * P.alpha + Bias[P.biasOff + n];",
+    residual: "let y = acc[i][j] * P.alpha + Bias[P.biasOff + n] + X[xBase + m * P.ldx + n];",
+    gelu: `let pre = acc[i][j] * P.alpha + Bias[P.biasOff + n];
+          X[xBase + m * P.ldx + n] = pre;
+          let u = clamp(${SQRT_2_OVER_PI} * (pre + 0.044715 * pre * pre * pre), -15.0, 15.0);
+          let y = 0.5 * pre * (1.0 + tanh(u));`,
+    geluGrad: `let h = X[xBase + m * P.ldx + n];
+          let u = clamp(${SQRT_2_OVER_PI} * (h + 0.044715 * h * h * h), -15.0, 15.0);
+          let th = tanh(u);
+          let d = 0.5 * (1.0 + th) + 0.5 * h * (1.0 - th * th) * ${SQRT_2_OVER_PI} * (1.0 + 3.0 * 0.044715 * h * h);
+          let y = acc[i][j] * P.alpha * d;`,
+  };
+  return /* wgsl */ `
+struct Params {
+  M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, ldx: u32, inner: u32,
+  aOff: u32, aSo: u32, aSi: u32, bOff: u32, bSo: u32, bSi: u32, cOff: u32, cSo: u32,
+  cSi: u32, xOff: u32, xSo: u32, xSi: u32, biasOff: u32, alpha: f32, beta: f32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+${hasBias ? "@group(0) @binding(4) var<storage, read> Bias: array<f32>;" : ""}
+${hasX ? `@group(0) @binding(${hasBias ? 5 : 4}) var<storage, ${xAccess}> X: array<f32>;` : ""}
+
+var<workgroup> As: array<f32, ${t.bk * t.bm}>; // As[k * BM + m] = op(A)[m0 + m, k0 + k]
+var<workgroup> Bs: array<f32, ${t.bk * t.bn}>; // Bs[k * BN + n] = op(B)[k0 + k, n0 + n]
+
+@compute @workgroup_size(${tx}, ${ty})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let tid = lid.y * ${tx}u + lid.x;
+  let m0 = wid.y * ${t.bm}u;
+  let n0 = wid.x * ${t.bn}u;
+  let zo = wid.z / P.inner;
+  let zi = wid.z % P.inner;
+  let aBase = P.aOff + zo * P.aSo + zi * P.aSi;
+  let bBase = P.bOff + zo * P.bSo + zi * P.bSi;
+  let cBase = P.cOff + zo * P.cSo + zi * P.cSi;
+  ${hasX ? "let xBase = P.xOff + zo * P.xSo + zi * P.xSi;" : ""}
+  var acc: array<array<f32, ${t.tn}>, ${t.tm}>;
+  for (var k0 = 0u; k0 < P.K; k0 += ${t.bk}u) {
+    for (var r = 0u; r < ${(t.bm * t.bk) / threads}u; r++) {
+      let l = tid + r * ${threads}u;
+      ${loadA}
+      As[k * ${t.bm}u + m] = v;
+    }
+    for (var r = 0u; r < ${(t.bn * t.bk) / threads}u; r++) {
+      let l = tid + r * ${threads}u;
+      ${loadB}
+      Bs[k * ${t.bn}u + n] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${t.bk}u; kk++) {
+      var a: array<f32, ${t.tm}>;
+      var b: array<f32, ${t.tn}>;
+      for (var i = 0u; i < ${t.tm}u; i++) { a[i] = As[kk * ${t.bm}u + lid.y + i * ${ty}u]; }
+      for (var j = 0u; j < ${t.tn}u; j++) { b[j] = Bs[kk * ${t.bn}u + lid.x + j * ${tx}u]; }
+      for (var i = 0u; i < ${t.tm}u; i++) {
+        for (var j = 0u; j < ${t.tn}u; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < ${t.tm}u; i++) {
+    let m = m0 + lid.y + i * ${ty}u;
+    if (m >= P.M) { continue; }
+    for (var j = 0u; j < ${t.tn}u; j++) {
+      let n = n0 + lid.x + j * ${tx}u;
+      if (n >= P.N) { continue; }
+      ${epi[epilogue]}
+      let at = cBase + m * P.ldc + n;
+      if (P.beta != 0.0) { C[at] = y + P.beta * C[at]; } else { C[at] = y; }
+    }
+  }
+}`;
+}
+
+/** The tile for an output of M × N × batch: the largest that still gives the GPU enough workgroups. */
+export function chooseTile(M: number, N: number, batch: number): string {
+  const tiles = (t: Tile) => Math.ceil(M / t.bm) * Math.ceil(N / t.bn) * batch;
+  if (tiles(TILES["128x128"]) >= 192) return "128x128";
+  if (tiles(TILES["64x64"]) >= 96 || M > 32) return "64x64";
+  return "32x32";
+}
+
+/** The compiled kernel of one variant (cached by the runtime). */
+export function matmulKernel(rt: GpuRuntime, transA: boolean, transB: boolean, epilogue: Epilogue, tile: string): Kernel {
+  const t = TILES[tile];
+  const [hasBias, hasX] = [usesBias(epilogue), usesX(epilogue)];
+  return rt.kernel({
+    key: `matmul-${transA ? "T" : "N"}${transB ? "T" : "N"}-${epilogue}-${tile}`,
+    code: matmulSource(transA, transB, epilogue, t),
+    bindings: ["read", "read", "write", ...(hasBias ? (["read"] as const) : []), ...(hasX ? ([epilogue === "gelu" ? "write" : "read"] as const) : [])],
+  });
+}
+
+/** Record one matmul (see the file comment). */
+export function matmul(rt: GpuRuntime, rec: Recorder, args: MatmulArgs): void {
+  const { M, N, K, a, b, c } = args;
+  const epilogue = args.epilogue ?? "none";
+  const outer = args.outer ?? 1;
+  const inner = args.inner ?? 1;
+  const tile = args.tile ?? chooseTile(M, N, outer * inner);
+  const t = TILES[tile];
+  const kernel = matmulKernel(rt, args.transA ?? false, args.transB ?? false, epilogue, tile);
+  const x = usesX(epilogue) ? args.x : undefined;
+  const bufs = [a.buf, b.buf, c.buf];
+  if (usesBias(epilogue)) {
+    if (!args.bias) throw new Error(`matmul: epilogue ${epilogue} needs a bias`);
+    bufs.push(args.bias.buf);
+  }
+  if (usesX(epilogue)) {
+    if (!x) throw new Error(`matmul: epilogue ${epilogue} needs x`);
+    bufs.push(x.buf);
+  }
+  const params = [
+    M, N, K, a.ld, b.ld, c.ld, x?.ld ?? 0, inner,
+    a.offset, a.so ?? 0, a.si ?? 0, b.offset, b.so ?? 0, b.si ?? 0, c.offset, c.so ?? 0,
+    c.si ?? 0, x?.offset ?? 0, x?.so ?? 0, x?.si ?? 0, args.bias?.offset ?? 0, f32bits(args.alpha ?? 1), f32bits(args.beta ?? 0),
+  ];
+  rec.dispatch(kernel, bufs, params, [Math.ceil(N / t.bn), Math.ceil(M / t.bm), outer * inner]);
+}

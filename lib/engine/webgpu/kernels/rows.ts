@@ -1,0 +1,32 @@
+/**
+ * Row gathers: out[r, :] = in[idx[r], :], or zeros where idx[r] is -1 (a scatter's inverse map).
+ * It picks the kept positions before the output head (and puts their gradients back, zeros elsewhere),
+ * the last position of each row while generating, and the rows that stay in the key/value cache.
+ * idx: i32 in the metadata buffer. One thread per value.
+ */
+import { GpuRuntime, Recorder } from "../runtime";
+import type { At } from "../runtime";
+import { FLAT_WORKGROUP, grid2d, ROW_THREADS } from "./wgsl";
+
+const GATHER = /* wgsl */ `
+struct Params { rows: u32, C: u32, inOff: u32, outOff: u32, idxOff: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> In: array<f32>;
+@group(0) @binding(2) var<storage, read> Meta: array<i32>;
+@group(0) @binding(3) var<storage, read_write> Out: array<f32>;
+@compute @workgroup_size(${ROW_THREADS})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let i = ${FLAT_WORKGROUP} * ${ROW_THREADS}u + lid.x;
+  if (i >= P.rows * P.C) { return; }
+  let r = i / P.C;
+  let src = Meta[P.idxOff + r];
+  var v = 0.0;
+  if (src >= 0) { v = In[P.inOff + u32(src) * P.C + i % P.C]; }
+  Out[P.outOff + i] = v;
+}`;
+
+/** out (rows, C) = in[idx] row by row (zeros for idx -1). */
+export function gatherRows(rt: GpuRuntime, rec: Recorder, rows: number, C: number, input: At, idx: At, out: At): void {
+  const k = rt.kernel({ key: "gather-rows", code: GATHER, bindings: ["read", "read", "write"] });
+  rec.dispatch(k, [input.buf, idx.buf, out.buf], [rows, C, input.offset, out.offset, idx.offset], grid2d(Math.ceil((rows * C) / ROW_THREADS)));
+}
