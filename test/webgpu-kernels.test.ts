@@ -15,6 +15,7 @@ import { LayerNorm, LAYERNORM_EPS } from "../lib/model/layernorm";
 import { PAD_BIAS } from "../lib/model/kv-cache";
 import { AdamW } from "../lib/train/adamw";
 import { Rng } from "../lib/core/random";
+import { record } from "../lib/engine/webgpu/recorder";
 import { gpuTest, maxRelDiff, randomArray, upload } from "./helpers/gpu-kernels";
 
 const TOL = 2e-5;
@@ -44,7 +45,7 @@ gpuTest("layer norm forward, backward (accumulated) and parameter gradients equa
   const params = upload(rt, Float32Array.from([0, ...scale, ...shift])); // scale at 1, shift at 1 + C
   const [X, DY, DX] = [upload(rt, x), upload(rt, dy), upload(rt, prior)];
   const [Y, S, G] = [rt.buffer(rows * C * 4, "y"), rt.buffer(rows * 2 * 4 + 8, "stats"), rt.buffer((2 * C + 3) * 4, "g")];
-  const rec = rt.record();
+  const rec = record(rt);
   layerNormForward(rt, rec, { rows, C }, { buf: X, offset: 0 }, { buf: Y, offset: 0 }, params, 1, 1 + C, { buf: S, offset: 2 }, LAYERNORM_EPS);
   layerNormBackward(rt, rec, { rows, C }, { buf: DY, offset: 0 }, { buf: X, offset: 0 }, params, 1, { buf: S, offset: 2 }, { buf: DX, offset: 0 }, true);
   layerNormParamGrad(rt, rec, { rows, C }, { buf: DY, offset: 0 }, { buf: X, offset: 0 }, { buf: S, offset: 2 }, G, 3, 3 + C);
@@ -80,7 +81,7 @@ gpuTest("attention softmax with a cache offset and left padding equals the plain
   const S = upload(rt, Float32Array.from([9, ...scores]));
   const D = upload(rt, dw);
   const meta = upload(rt, Uint32Array.from([7, 7, ...pads]));
-  const rec = rt.record();
+  const rec = record(rt);
   const shape = { Z: B * H, Tq, Tk, past };
   attentionSoftmax(rt, rec, shape, { buf: S, offset: 1 }, { buf: meta, offset: 2 }, { heads: H, bias: PAD_BIAS });
   attentionSoftmaxBackward(rt, rec, shape, { buf: S, offset: 1 }, { buf: D, offset: 0 }, scale);
@@ -102,7 +103,7 @@ gpuTest("cross-entropy rows and their mean equal TF.js's, and the gradient is (s
   const L = upload(rt, logits);
   const meta = upload(rt, Uint32Array.from([0, ...targets]));
   const [out, mean] = [rt.buffer(rows * 4, "losses"), rt.buffer(8, "mean")];
-  const rec = rt.record();
+  const rec = record(rt);
   crossEntropyRows(rt, rec, rows, V, { buf: L, offset: 0 }, { buf: meta, offset: 1 }, { buf: out, offset: 0 }, 1 / rows);
   lossMean(rt, rec, rows, { buf: out, offset: 0 }, { buf: mean, offset: 1 }, 1 / rows);
   await rec.submit();
@@ -144,7 +145,7 @@ gpuTest("embeddings from a table split in two blocks, and their gradients, equal
   const [out, D] = [rt.buffer(B * T * C * 4, "out"), upload(rt, dOut)];
   const blocks = [{ table: { buf: params, offset: 0 }, start: 0, count: split }, { table: { buf: params, offset: block1 }, start: split, count: V - split }];
   const gradBlocks = blocks.map((b) => ({ ...b, table: { buf: grads, offset: b.table.offset } }));
-  const rec = rt.record();
+  const rec = record(rt);
   embeddingForward(rt, rec, B * T, C, meta, 0, posOff, blocks, { buf: params, offset: wpeOff }, { buf: out, offset: 0 });
   rec.clear(grads);
   tokenEmbeddingGrad(rt, rec, C, meta, listOff, inBlock0, rowsOff, { buf: D, offset: 0 }, gradBlocks[0]);
@@ -166,7 +167,7 @@ gpuTest("row gathers and bias gradients equal tf.gather and tf.sum", async (rt) 
   const want = idx.flatMap((i) => (i < 0 ? new Array<number>(C).fill(0) : Array.from(x.slice(i * C, (i + 1) * C))));
   const [X, meta] = [upload(rt, x), upload(rt, Int32Array.from([5, ...idx]))];
   const [out, g] = [rt.buffer(idx.length * C * 4, "out"), rt.buffer((C + 1) * 4, "g")];
-  const rec = rt.record();
+  const rec = record(rt);
   gatherRows(rt, rec, idx.length, C, { buf: X, offset: 0 }, { buf: meta, offset: 1 }, { buf: out, offset: 0 });
   biasGrad(rt, rec, rows, C, { buf: X, offset: 0 }, { buf: g, offset: 1 });
   await rec.submit();
@@ -188,14 +189,14 @@ for (const n of [4096, 1001]) {
       opt.step(new Map([["p", gt]]));
       gt.dispose();
       rt.write(G, 0, grads[t - 1]);
-      const rec = rt.record();
+      const rec = record(rt);
       const s = { decay: 1 - 1e-3 * 0.1, beta1: 0.9, beta2: 0.999, stepSize: 1e-3 / (1 - 0.9 ** t), invBc2Sqrt: 1 / Math.sqrt(1 - 0.999 ** t), eps: 1e-8 };
       adamwArena(rt, rec, n, P, G, M, Vb, { buf: loss, offset: 0 }, s);
       await rec.submit();
     }
     const after = await rt.readF32(P, 0, n);
     close(after, await variable.data(), "weights after 3 steps", 1e-6);
-    const rec = rt.record();
+    const rec = record(rt);
     adamwArena(rt, rec, n, P, G, M, Vb, { buf: loss, offset: 1 }, { decay: 0.5, beta1: 0.9, beta2: 0.999, stepSize: 1, invBc2Sqrt: 1, eps: 1e-8 });
     await rec.submit();
     assert.deepEqual(await rt.readF32(P, 0, n), after, "a NaN loss left the weights alone");

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { matmul, TILES, Epilogue } from "../lib/engine/webgpu/kernels/matmul";
 import { gelu } from "../lib/model/feedforward";
+import { record } from "../lib/engine/webgpu/recorder";
 import { gpuTest, maxRelDiff, randomArray, upload } from "./helpers/gpu-kernels";
 
 const TOL = 2e-5;
@@ -19,7 +20,7 @@ for (const tile of Object.keys(TILES)) {
       const tb = tf.tensor2d(b, transB ? [N, K] : [K, N]);
       const want = tf.matMul(ta, tb, transA, transB);
       const [A, B, C] = [upload(rt, a), upload(rt, b), rt.buffer(M * N * 4, "c")];
-      const rec = rt.record();
+      const rec = record(rt);
       matmul(rt, rec, { M, N, K, a: { buf: A, offset: 0, ld: transA ? M : K }, b: { buf: B, offset: 0, ld: transB ? K : N }, c: { buf: C, offset: 0, ld: N }, transA, transB, tile });
       await rec.submit();
       const got = await rt.readF32(C, 0, M * N);
@@ -56,7 +57,7 @@ for (const epilogue of EPILOGUES) {
     const Bias = upload(rt, Float32Array.from([...new Float32Array(3), ...bias]));
     const X = upload(rt, Float32Array.from([...new Float32Array(5), ...x]));
     const C = rt.buffer((M * N + 11) * 4, "c");
-    const rec = rt.record();
+    const rec = record(rt);
     matmul(rt, rec, {
       M, N, K, alpha: 0.5, epilogue,
       a: { buf: A, offset: pad, ld: K }, b: { buf: B, offset: pad, ld: N }, c: { buf: C, offset: 11, ld: N },
@@ -85,7 +86,7 @@ gpuTest("batched matmul: per-head slices through two batch strides, accumulated 
   const heads = (x: Float32Array) => tf.tensor4d(x, [Bn, T, H, D]).transpose([0, 2, 1, 3]); // (B, H, T, D)
   const want = tf.tidy(() => tf.add(tf.matMul(heads(q), heads(k), false, true), tf.tensor4d(prior, [Bn, H, T, T])));
   const [Q, Kb, S] = [upload(rt, q), upload(rt, k), upload(rt, prior)];
-  const rec = rt.record();
+  const rec = record(rt);
   matmul(rt, rec, {
     M: T, N: T, K: D, outer: Bn, inner: H, transB: true, beta: 1,
     a: { buf: Q, offset: 0, ld: H * D, so: T * H * D, si: D },

@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { BOOK_SEED } from "../core/book";
-import { DataError } from "../core/errors";
+import { ConfigError, DataError } from "../core/errors";
 import { Rng } from "../core/random";
 import { TransformerBlock } from "./block";
 import { GPTConfig, validateConfig } from "./config";
@@ -14,8 +14,9 @@ import type { KVCache } from "./kv-cache";
 import { LayerNorm } from "./layernorm";
 import { Linear } from "./linear";
 import { LoRAAdapter, LoRAOptions, LoRALayer } from "./lora";
-import { InitMode, ParamContext, ParamMap, normalParam } from "./params";
+import { baseName, InitMode, ParamContext, ParamMap, normalParam } from "./params";
 import { recomputedBlock } from "./recompute";
+import { HEAD_WEIGHT, TOKEN_EMBEDDING, VocabTables } from "./vocab-table";
 
 export interface GPTModelOptions {
   /** seeds the initial weights and the dropout masks (default BOOK_SEED, the book's `torch.manual_seed(123)`) */
@@ -46,25 +47,27 @@ export class GPTModel {
    * less memory, one more forward pass per training step. Off by default.
    */
   recomputeActivations = false;
-  private readonly tokEmb: tf.Variable;
+  /** the token embedding and the output head (split into vocabulary blocks on a small-buffer GPU) */
+  readonly tables: VocabTables;
   private readonly posEmb: tf.Variable;
   private readonly blocks: TransformerBlock[] = [];
   private readonly finalNorm: LayerNorm;
-  private readonly outHead: Linear;
   private adapter: LoRAAdapter | null = null;
+  /** things that live as long as the model and go with it (its copy on the GPU path) */
+  private readonly companions = new Set<{ dispose(): void }>();
 
   constructor(cfg: GPTConfig, opts: GPTModelOptions = {}) {
     validateConfig(cfg);
     this.cfg = { ...cfg };
     this.rng = new Rng(opts.seed ?? BOOK_SEED);
     const ctx: ParamContext = { params: this.params, rng: this.rng, init: opts.init ?? "random" };
-    this.tokEmb = normalParam(ctx, "tokEmb.weight", [cfg.vocabSize, cfg.embDim]); // (V, C)
+    // the token embedding (V, C) is drawn first and the head (C, V) last, as the book's GPTModel registers them
+    const tables = (this.tables = new VocabTables(ctx, this.cfg));
     // GPT-2 initialises position embeddings smaller than token embeddings
     this.posEmb = normalParam(ctx, "posEmb.weight", [cfg.contextLength, cfg.embDim], 0.01); // (T, C)
     for (let i = 0; i < cfg.nLayers; i++) this.blocks.push(new TransformerBlock(ctx, `blocks.${i}`, this.cfg));
     this.finalNorm = new LayerNorm(ctx, "finalNorm", cfg.embDim);
-    // a separate head, as in the book; loading GPT-2 copies wte into it (weight tying)
-    this.outHead = new Linear(ctx, "outHead", cfg.embDim, cfg.vocabSize, { bias: false }); // (C, V)
+    tables.makeHead(ctx); // a separate head, as in the book; loading GPT-2 copies wte into it (weight tying)
   }
 
   /**
@@ -96,7 +99,7 @@ export class GPTModel {
     }
     const hidden = tf.tidy(() => {
       const ids = idx.dtype === "int32" ? idx : tf.cast(idx, "int32");
-      const tokEmbeds = tf.gather(this.tokEmb, ids.reshape([-1])).reshape([b, t, this.cfg.embDim]); // (B*T,) -> (B*T, C) -> (B, T, C)
+      const tokEmbeds = this.tables.embed(ids.reshape([-1])).reshape([b, t, this.cfg.embDim]); // (B*T,) -> (B*T, C) -> (B, T, C)
       // the tokens sit at positions past..past+T-1 (0..T-1 without a cache); in a left-padded batch
       // each row's own text starts at position 0, so the cache gives every row its positions
       const rowPositions = cache?.positions(t); // (B, T) or null
@@ -115,19 +118,19 @@ export class GPTModel {
     return hidden;
   }
 
-  /** The output head's weight (C, V): the head is `x @ headWeight`, without a bias. */
+  /** The output head's weight (C, V): the head is `x @ headWeight`, without a bias. A ConfigError when `tables.split`. */
   get headWeight(): tf.Variable {
-    return this.outHead.weight;
+    return this.tables.headWeight();
   }
 
   /** The output head: (..., C) -> (..., V) logits. */
   head(x: tf.Tensor): tf.Tensor {
-    return this.outHead.apply(x);
+    return this.tables.logits(x);
   }
 
   /** The LoRA layer on the output head, when LoRA wraps it (the fused loss applies it itself). */
   get headLoRA(): LoRALayer | null {
-    return this.outHead.lora;
+    return this.tables.head?.lora ?? null;
   }
 
   /** Every linear layer, by library name (`blocks.0.att.wQuery`, …, `outHead`), in registration order. */
@@ -140,7 +143,7 @@ export class GPTModel {
       out.set(`blocks.${i}.ff.fc1`, b.ff.fc1);
       out.set(`blocks.${i}.ff.fc2`, b.ff.fc2);
     });
-    out.set("outHead", this.outHead);
+    if (this.tables.head !== null) out.set("outHead", this.tables.head);
     return out;
   }
 
@@ -155,6 +158,9 @@ export class GPTModel {
    */
   applyLoRA(opts: LoRAOptions): LoRAAdapter {
     if (this.adapter !== null) throw new DataError("GPTModel.applyLoRA: this model already has a LoRA adapter");
+    if (this.tables.split) {
+      throw new ConfigError("LoRA: this device's buffers are too small for the output head, which is split into vocabulary blocks; use another engine (COURSE_BACKEND=wasm|tensorflow)");
+    }
     const linears = this.linears();
     const adapter = new LoRAAdapter(linears, opts);
     for (const [name, layer] of adapter.layers) (linears.get(name) as Linear).lora = layer;
@@ -190,6 +196,7 @@ export class GPTModel {
    * merged with its update (W + (alpha/r) · A @ B); otherwise the parameter itself. (in, out) row-major.
    */
   async mergedValues(name: string): Promise<Float32Array> {
+    if (name === TOKEN_EMBEDDING || name === HEAD_WEIGHT) return this.tables.values(name); // never wrapped while split
     const layer = this.adapter?.layers.get(name.replace(/\.weight$/, ""));
     if (!name.endsWith(".weight") || layer === undefined) return (await this.param(name).data()) as Float32Array;
     const merged = tf.tidy(() => tf.add(this.param(name), layer.delta()));
@@ -228,7 +235,37 @@ export class GPTModel {
     return n;
   }
 
+  /**
+   * The parameters' names as a checkpoint knows them: a table split into vocabulary blocks is one name
+   * (`tokEmb.weight`), not its blocks. Read and set them with `values` / `setValues`.
+   */
+  paramNames(): string[] {
+    return [...new Set([...this.params.keys()].map(baseName))];
+  }
+
+  /** A parameter's values (row-major), a split table's in its whole layout. */
+  async values(name: string): Promise<Float32Array> {
+    if (name === TOKEN_EMBEDDING || name === HEAD_WEIGHT) return this.tables.values(name);
+    return (await this.param(name).data()) as Float32Array;
+  }
+
+  /** Set a parameter from row-major values of its whole shape (a split table's too). */
+  setValues(name: string, data: Float32Array): void {
+    if (name === TOKEN_EMBEDDING || name === HEAD_WEIGHT) return this.tables.setValues(name, data);
+    const v = this.param(name);
+    const t = tf.tensor(data, v.shape, "float32");
+    v.assign(t);
+    t.dispose();
+  }
+
+  /** Keep `companion` as long as the model, and dispose it with the model. */
+  attach(companion: { dispose(): void }): void {
+    this.companions.add(companion);
+  }
+
   dispose(): void {
+    for (const c of this.companions) c.dispose();
+    this.companions.clear();
     this.adapter?.dispose();
     this.adapter = null;
     for (const v of this.params.values()) v.dispose();
@@ -236,48 +273,6 @@ export class GPTModel {
   }
 }
 
-/** Parameter count of a config without building it (the xl model would need 6 GB). */
-export function countParams(cfg: GPTConfig): number {
-  const c = cfg.embDim;
-  const norm = 2 * c;
-  const qkv = 3 * (c * c + (cfg.qkvBias ? c : 0));
-  const att = qkv + c * c + c;
-  const ff = c * 4 * c + 4 * c + 4 * c * c + c;
-  const block = 2 * norm + att + ff;
-  return cfg.vocabSize * c + cfg.contextLength * c + cfg.nLayers * block + norm + c * cfg.vocabSize;
-}
-
-export interface ParamSummary {
-  /** every trainable value */
-  total: number;
-  /** total minus the output head, which GPT-2 shares with the token embedding */
-  withWeightTying: number;
-  /** float32 size of all parameters in MB (2^20 bytes), as the book prints it */
-  sizeMB: number;
-}
-
-/** The book's parameter summary, for a model or a config. */
-export function paramSummary(modelOrCfg: GPTModel | GPTConfig): ParamSummary {
-  const cfg = modelOrCfg instanceof GPTModel ? modelOrCfg.cfg : modelOrCfg;
-  const total = modelOrCfg instanceof GPTModel ? modelOrCfg.numParams() : countParams(cfg);
-  return {
-    total,
-    withWeightTying: total - cfg.embDim * cfg.vocabSize,
-    sizeMB: (total * 4) / (1024 * 1024),
-  };
-}
-
-/** The three lines the book prints in chapter 4, e.g. "Total number of parameters: 163,009,536". */
-export function formatParamSummary(modelOrCfg: GPTModel | GPTConfig): string {
-  const s = paramSummary(modelOrCfg);
-  const n = (x: number) => x.toLocaleString("en-US");
-  return [
-    `Total number of parameters: ${n(s.total)}`,
-    `Number of trainable parameters considering weight tying: ${n(s.withWeightTying)}`,
-    `Total size of the model: ${s.sizeMB.toFixed(2)} MB`,
-  ].join("\n");
-}
-
-export function printParamSummary(modelOrCfg: GPTModel | GPTConfig): void {
-  console.log(formatParamSummary(modelOrCfg));
-}
+// the book's parameter counts live in param-count.ts; importable from here as before
+export { countParams, formatParamSummary, paramSummary, printParamSummary } from "./param-count";
+export type { ParamSummary } from "./param-count";

@@ -46,6 +46,26 @@ export function normalParam(ctx: ParamContext, name: string, shape: number[], st
   return register(ctx, name, value);
 }
 
+/**
+ * A table too large for one GPU buffer, as blocks of rows (or, `columns`, of columns): one variable per
+ * block, named `${name}:${j}`, normal(0, std). One seed is drawn for the whole table, as normalParam
+ * does, so the rest of the model's seeds (and the dropout stream) do not depend on how it is split.
+ */
+export function normalParts(ctx: ParamContext, name: string, shapes: number[][], std = INIT_STD): tf.Variable[] {
+  const seed = ctx.rng.seed();
+  return shapes.map((shape, j) => {
+    checkFitsDevice(`model parameter "${partName(name, j)}"`, shape);
+    const value = ctx.init === "random" ? tf.randomNormal(shape, 0, std, "float32", seed + j) : tf.zeros(shape);
+    return register(ctx, partName(name, j), value);
+  });
+}
+
+/** The name of block j of a split parameter. */
+export const partName = (name: string, j: number): string => `${name}:${j}`;
+
+/** A parameter name without its block suffix: "tokEmb.weight:1" -> "tokEmb.weight". */
+export const baseName = (name: string): string => name.replace(/:\d+$/, "");
+
 /** A bias or LayerNorm parameter: a constant (0 for biases and shifts, 1 for scales). */
 export function constParam(ctx: ParamContext, name: string, shape: number[], value: number): tf.Variable {
   checkFitsDevice(`model parameter "${name}"`, shape);

@@ -36,7 +36,7 @@ import * as tf from "@tensorflow/tfjs";
 import { DataError } from "../core/errors";
 import type { GPTModel } from "../model/gpt";
 import { XENT_GRAD_KERNEL } from "../engine/kernel-names";
-import { KeptTargets, keptTargets, pickPerRow } from "./loss";
+import { calcLossBatch, KeptTargets, keptTargets, pickPerRow } from "./loss";
 
 
 /** (softmax - onehot(labels)) * scale with plain tf ops, on any backend. probs (K, V), labels (K,). */
@@ -246,6 +246,9 @@ export function calcLossBatchFused(model: GPTModel, inputs: tf.Tensor2D, targets
   if (kept !== undefined && kept.total !== targets.size) {
     throw new DataError(`calcLossBatchFused: the kept targets were read from ${kept.total} positions, the targets have ${targets.size}`);
   }
+  // a head split into vocabulary blocks (a small-buffer GPU, lib/model/vocab-table.ts) has no one (C, V)
+  // weight for the blocks of rows below: the plain loss computes the same number (the GPU path trains there)
+  if (model.tables.split) return calcLossBatch(model, inputs, targets, training, kept);
   const { rows, ids } = kept ?? keptTargets(targets, model.cfg.vocabSize, "calcLossBatchFused");
   return tf.tidy(() => {
     const hidden = model.hidden(inputs, training); // (B, T, C) after the final norm

@@ -154,10 +154,7 @@ function placeTensor(model: GPTModel, m: MappedTensor, data: Float32Array): void
 }
 
 function assign(model: GPTModel, name: string, data: Float32Array): void {
-  const v = model.param(name);
-  const t = tf.tensor(data, v.shape, "float32");
-  v.assign(t);
-  t.dispose();
+  model.setValues(name, data); // a table split into vocabulary blocks too (lib/model/vocab-table.ts)
 }
 
 /** (rows, cols) row-major -> (cols, rows) row-major */
@@ -189,7 +186,7 @@ export async function saveGPT2Directory(model: GPTModel, dir: string, opts: { lo
   const merge = (opts.lora ?? "merge") === "merge";
   // every parameter read first, with `await data()`; with LoRA merged, each wrapped weight as W + (alpha/r)·A@B
   const read = new Map<string, Float32Array>();
-  for (const name of model.params.keys()) read.set(name, merge ? await model.mergedValues(name) : ((await model.param(name).data()) as Float32Array));
+  for (const name of model.paramNames()) read.set(name, merge ? await model.mergedValues(name) : await model.values(name));
   const values = (name: string) => read.get(name) as Float32Array;
   const tied = isTied(values("tokEmb.weight"), values("outHead.weight"), cfg.vocabSize, cfg.embDim);
   const tensors = new Map<string, TensorToWrite>();
@@ -217,7 +214,7 @@ function gatherTensor(model: GPTModel, values: (name: string) => Float32Array, m
   const rows = m.shape.length === 2 ? m.shape[0] : 1;
   const out = new Float32Array(rows * width);
   m.lib.forEach((lib, k) => {
-    if (!model.params.has(lib)) return;
+    if (!model.paramNames().includes(lib)) return;
     const part = values(lib);
     for (let r = 0; r < rows; r++) out.set(part.subarray(r * C, (r + 1) * C), r * width + k * C);
   });

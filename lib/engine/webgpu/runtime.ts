@@ -58,7 +58,7 @@ export const UNIFORM_SLOT_BYTES = 256;
 /** 32-bit words per dispatch's uniforms. */
 export const UNIFORM_WORDS = UNIFORM_SLOT_BYTES / 4;
 /** Dispatch slots per page of uniform memory. */
-const SLOTS_PER_PAGE = 256;
+export const SLOTS_PER_PAGE = 256;
 /** Largest workgroup count per grid dimension that every WebGPU device accepts. */
 export const MAX_WORKGROUPS = 65535;
 
@@ -172,11 +172,6 @@ export class GpuRuntime {
     return this.pages[i];
   }
 
-  /** Start recording a batch of work (one command encoder). */
-  record(): Recorder {
-    return new Recorder(this);
-  }
-
   /** Write host data into a buffer at a byte offset (queued: runs before later submits). */
   write(buf: Buf, offsetBytes: number, data: ArrayBufferView): void {
     this.device.queue.writeBuffer(buf.buffer, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
@@ -215,81 +210,6 @@ export class GpuRuntime {
     this.staging?.destroy();
     this.staging = null;
     this.bindGroups.clear();
-  }
-}
-
-/** One batch of recorded work: dispatches, copies and clears, submitted together. */
-export class Recorder {
-  private readonly encoder: GPUCommandEncoder;
-  private pass: GPUComputePassEncoder | null = null;
-  private slots = 0;
-  private words = new Uint32Array(SLOTS_PER_PAGE * UNIFORM_WORDS);
-
-  constructor(private readonly rt: GpuRuntime) {
-    this.encoder = rt.device.createCommandEncoder();
-  }
-
-  /**
-   * One dispatch of `kernel` on `bufs` (bindings 1..n) with uniform words `params` (u32 each; floats
-   * through f32bits) over `grid` workgroups. A dimension past MAX_WORKGROUPS is a bug in the caller.
-   */
-  dispatch(kernel: Kernel, bufs: readonly Buf[], params: ArrayLike<number>, grid: readonly number[]): void {
-    const [x, y = 1, z = 1] = grid;
-    if (x === 0 || y === 0 || z === 0) return;
-    if (x > MAX_WORKGROUPS || y > MAX_WORKGROUPS || z > MAX_WORKGROUPS) {
-      throw new Error(`webgpu kernel ${kernel.spec.key}: grid [${x}, ${y}, ${z}] is past ${MAX_WORKGROUPS} workgroups in a dimension`);
-    }
-    if (params.length > UNIFORM_WORDS) throw new Error(`webgpu kernel ${kernel.spec.key}: ${params.length} uniform words, at most ${UNIFORM_WORDS}`);
-    const slot = this.slots++;
-    if ((slot + 1) * UNIFORM_WORDS > this.words.length) {
-      const grown = new Uint32Array(this.words.length * 2);
-      grown.set(this.words);
-      this.words = grown;
-    }
-    this.words.set(params, slot * UNIFORM_WORDS);
-    const page = Math.floor(slot / SLOTS_PER_PAGE);
-    const group = this.rt.bindGroup(kernel, bufs, page);
-    this.pass ??= this.encoder.beginComputePass();
-    this.pass.setPipeline(kernel.pipeline);
-    this.pass.setBindGroup(0, group, [(slot % SLOTS_PER_PAGE) * UNIFORM_SLOT_BYTES]);
-    this.pass.dispatchWorkgroups(x, y, z);
-    this.rt.dispatches++;
-  }
-
-  /** Zero `bytes` of a buffer from `offsetBytes` (both multiples of 4). */
-  clear(buf: Buf, offsetBytes = 0, bytes = buf.bytes): void {
-    this.endPass();
-    this.encoder.clearBuffer(buf.buffer, offsetBytes, bytes);
-    this.rt.transfers++;
-  }
-
-  /** Copy bytes between buffers (offsets and size multiples of 4). */
-  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
-    this.endPass();
-    this.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
-    this.rt.transfers++;
-  }
-
-  private endPass(): void {
-    this.pass?.end();
-    this.pass = null;
-  }
-
-  /** Write the uniforms and submit everything recorded. With `rt.validate`, await this to see errors. */
-  async submit(): Promise<void> {
-    this.endPass();
-    const { device } = this.rt;
-    for (let p = 0; p * SLOTS_PER_PAGE < this.slots; p++) {
-      const used = Math.min(SLOTS_PER_PAGE, this.slots - p * SLOTS_PER_PAGE);
-      const from = p * SLOTS_PER_PAGE * UNIFORM_WORDS;
-      device.queue.writeBuffer(this.rt.page(p), 0, this.words.buffer, from * 4, used * UNIFORM_SLOT_BYTES);
-    }
-    if (this.rt.validate) device.pushErrorScope("validation");
-    device.queue.submit([this.encoder.finish()]);
-    if (this.rt.validate) {
-      const error = await device.popErrorScope();
-      if (error !== null) throw new Error(`webgpu: ${error.message}`);
-    }
   }
 }
 

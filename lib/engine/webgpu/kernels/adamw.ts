@@ -9,7 +9,8 @@
  * first) nothing changes, so a bad batch never spreads into the weights; the host then reports it.
  * One thread per value, four values a thread where the arena's length allows (vec4).
  */
-import { f32bits, GpuRuntime, Recorder } from "../runtime";
+import { f32bits, GpuRuntime } from "../runtime";
+import type { Recorder } from "../recorder";
 import type { At, Buf } from "../runtime";
 import { FLAT_WORKGROUP, grid2d, IS_FINITE, ROW_THREADS } from "./wgsl";
 

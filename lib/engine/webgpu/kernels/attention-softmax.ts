@@ -13,7 +13,8 @@
  *
  * One workgroup of 256 threads per row (Z · Tq rows).
  */
-import { f32bits, GpuRuntime, Recorder } from "../runtime";
+import { f32bits, GpuRuntime } from "../runtime";
+import type { Recorder } from "../recorder";
 import type { At } from "../runtime";
 import { FLAT_WORKGROUP, grid2d, ROW_THREADS, WORKGROUP_REDUCE } from "./wgsl";
 

@@ -2,7 +2,8 @@
  * A bias's gradient: the column sums of the output gradient, db[c] = Σ_rows dy[r, c] (written, not
  * added). 64 columns × 4 row slices per workgroup, summed in workgroup memory.
  */
-import { GpuRuntime, Recorder } from "../runtime";
+import { GpuRuntime } from "../runtime";
+import type { Recorder } from "../recorder";
 import type { At } from "../runtime";
 
 const CODE = /* wgsl */ `

@@ -9,7 +9,8 @@
  * Logits: (rows, V) at an offset, row stride V; targets: u32 token ids at an offset of the metadata buffer.
  * One workgroup of 256 threads per row. `lossMean` then sums the per-row losses into one scalar.
  */
-import { f32bits, GpuRuntime, Recorder } from "../runtime";
+import { f32bits, GpuRuntime } from "../runtime";
+import type { Recorder } from "../recorder";
 import type { At } from "../runtime";
 import { FLAT_WORKGROUP, grid2d, ROW_THREADS, WORKGROUP_REDUCE } from "./wgsl";
 

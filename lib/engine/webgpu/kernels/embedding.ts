@@ -10,7 +10,8 @@
  *
  * ids, positions and the token lists are u32 in the metadata buffer; tables are (rows, C) at offsets.
  */
-import { GpuRuntime, Recorder } from "../runtime";
+import { GpuRuntime } from "../runtime";
+import type { Recorder } from "../recorder";
 import type { At, Buf } from "../runtime";
 import { FLAT_WORKGROUP, grid2d, ROW_THREADS } from "./wgsl";
 

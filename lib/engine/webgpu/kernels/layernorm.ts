@@ -11,7 +11,8 @@
  * arena; stats: (rows, 2) = (mean, rstd). The row kernels run one workgroup of 256 threads per row; the
  * parameter gradient runs 64 columns × 4 row slices per workgroup, summed in workgroup memory.
  */
-import { f32bits, GpuRuntime, Recorder } from "../runtime";
+import { f32bits, GpuRuntime } from "../runtime";
+import type { Recorder } from "../recorder";
 import type { At, Buf } from "../runtime";
 import { FLAT_WORKGROUP, grid2d, ROW_THREADS, WORKGROUP_REDUCE } from "./wgsl";
 

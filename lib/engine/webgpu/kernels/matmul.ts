@@ -21,7 +21,8 @@
  * op(B) in workgroup memory, each loaded so that neighbouring threads read neighbouring global words.
  * Grid: (⌈N / BN⌉, ⌈M / BM⌉, batch). Edges (M, N, K not multiples of the tile) load zeros.
  */
-import { f32bits, GpuRuntime, Kernel, Recorder } from "../runtime";
+import { f32bits, GpuRuntime, Kernel } from "../runtime";
+import type { Recorder } from "../recorder";
 import type { Buf } from "../runtime";
 
 export type Epilogue = "none" | "bias" | "residual" | "gelu" | "geluGrad";

@@ -4,7 +4,8 @@
  * the last position of each row while generating, and the rows that stay in the key/value cache.
  * idx: i32 in the metadata buffer. One thread per value.
  */
-import { GpuRuntime, Recorder } from "../runtime";
+import { GpuRuntime } from "../runtime";
+import type { Recorder } from "../recorder";
 import type { At } from "../runtime";
 import { FLAT_WORKGROUP, grid2d, ROW_THREADS } from "./wgsl";
 
