@@ -26,3 +26,6 @@ export class SetupError extends CourseError {}
 
 /** A judge server that cannot be used: not reachable, the model not pulled, its answers cut off… */
 export class JudgeError extends CourseError {}
+
+/** A NaN or infinite loss: training on would only spread NaN through every weight. */
+export class TrainingError extends CourseError {}

@@ -143,6 +143,18 @@ export class AdamW {
     }
   }
 
+  /** AdamW's first ("m") or second ("v") moment of a parameter, as a variable (zeros before its first update). */
+  momentOf(which: "m" | "v", name: string): tf.Variable {
+    const p = this.params.get(name);
+    if (p === undefined) throw new ConfigError(`AdamW: no parameter "${name}"`);
+    return this.moment(which === "m" ? this.m : this.v, name, p);
+  }
+
+  /** True once any moment exists (after a step, or a state imported): a GPU copy must start from them. */
+  get hasMoments(): boolean {
+    return this.m.size > 0;
+  }
+
   /** The moment buffer for a parameter, created as zeros on first use (as PyTorch does). */
   private moment(store: Map<string, tf.Variable>, name: string, p: tf.Variable): tf.Variable {
     let s = store.get(name);

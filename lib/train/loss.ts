@@ -43,7 +43,7 @@ export function keptTargets(targets: tf.Tensor, vocab: number, who: string): Kep
 }
 
 /** Throws a DataError, naming `who`, when a target is outside [0, vocab) or every one is ignored (the mean of nothing is NaN). */
-function keptFromValues(t: ArrayLike<number>, vocab: number, who: string): KeptTargets {
+export function keptFromValues(t: ArrayLike<number>, vocab: number, who: string): KeptTargets {
   const rows: number[] = [];
   const ids: number[] = [];
   for (let i = 0; i < t.length; i++) {

@@ -14,7 +14,7 @@
  * gradients for one loss each step, which is what `zero_grad(); loss.backward()` amounts to.
  */
 import * as tf from "@tensorflow/tfjs";
-import { ConfigError, CourseError } from "../core/errors";
+import { ConfigError, TrainingError } from "../core/errors";
 import type { Batch, DataLoader } from "../data/loader";
 import type { GPTModel } from "../model/gpt";
 import { encodeText, decodeTokens } from "../data/tokenizer";
@@ -36,8 +36,8 @@ export type { ArrayBatch, BatchReader, ScheduleEvent } from "./schedule";
 export type LossImpl = "fused" | "plain";
 const LOSS_BATCH = { fused: calcLossBatchFused, plain: calcLossBatch } as const;
 
-/** A NaN or infinite loss: training on would only spread NaN through every weight. */
-export class TrainingError extends CourseError {}
+// a NaN or infinite loss: the error lives with the others (the GPU trainer throws it too); importable from here
+export { TrainingError } from "../core/errors";
 
 /** What the loop has measured so far; the book's three lists plus where each point was taken. */
 export interface TrainHistory {

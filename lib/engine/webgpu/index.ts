@@ -259,3 +259,15 @@ export async function loadWebGPU(allowSoftware: boolean): Promise<string[]> {
   notes.push(`buffers up to ${mb(found.maxBufferBytes)}`);
   return notes;
 }
+
+/**
+ * Submit the commands TF.js's WebGPU backend has recorded but not yet sent (it batches them), so work the
+ * course's own runtime submits next runs after them. Nothing on other engines.
+ */
+export function flushWebGPUBackend(): void {
+  if (tf.getBackend() !== "webgpu") return;
+  const backend = tf.backend() as unknown as { commandEncoder: unknown; endComputePassEncoder(): void; submitQueue(): void };
+  if (backend.commandEncoder == null) return;
+  backend.endComputePassEncoder(); // as the backend does itself before it submits
+  backend.submitQueue();
+}

@@ -13,18 +13,21 @@
  * dispatch per arena, and every tensor's gradient sits at its parameter's offset.
  */
 import type { GPTConfig } from "../config";
-import { vocabBlocks } from "../vocab-blocks";
+import { partName } from "../params";
+import { HEAD_WEIGHT, TOKEN_EMBEDDING } from "../vocab-table";
 
-/** How a GPU tensor is made from the TF.js model's parameters (library names). */
+/**
+ * How a GPU tensor is made from TF.js tensors of the library (parameters, or AdamW's moments of them), by
+ * library name. Block j of a table split into vocabulary blocks is the library's part j (both split at
+ * `model.tables.blocks`), so no case needs a slice.
+ */
 export type Source =
-  /** the parameter itself */
+  /** the tensor itself */
   | { kind: "copy"; name: string }
-  /** (C, C) x 3 along the last axis: query, key, value -> (C, 3C); or three biases -> (3C) */
+  /** three tensors side by side along the last axis: query, key, value (C, C) -> (C, 3C), or their biases -> (3C) */
   | { kind: "concat"; names: [string, string, string] }
-  /** rows [start, start + count) of a (V, C) table */
-  | { kind: "rows"; name: string; start: number; count: number }
-  /** columns [start, start + count) of a (C, V) matrix, transposed to (count, C) */
-  | { kind: "columnsT"; name: string; start: number; count: number };
+  /** a (C, n) block of the head, transposed to (n, C) */
+  | { kind: "transpose"; name: string };
 
 export interface GpuTensorSpec {
   /** the GPU tensor's name, e.g. "h.3.qkv.w", "wte.0" */
@@ -48,12 +51,15 @@ export interface GpuLayout {
   blocks: Array<[number, number]>;
 }
 
-/** The GPU layout of a config on a device that binds at most `maxBindingBytes` per buffer. */
-export function gpuLayout(cfg: GPTConfig, maxBindingBytes: number): GpuLayout {
-  const { vocabSize: V, contextLength: T, embDim: C, nLayers: L } = cfg;
-  const blocks = vocabBlocks(V, C, maxBindingBytes);
+/**
+ * The GPU layout of a model of `cfg` whose vocabulary tables are split at `blocks` (the model's own
+ * `tables.blocks`), on a device that binds at most `maxBindingBytes` per buffer.
+ */
+export function gpuLayout(cfg: GPTConfig, blocks: Array<[number, number]>, maxBindingBytes: number): GpuLayout {
+  const { contextLength: T, embDim: C, nLayers: L } = cfg;
+  const part = (name: string, j: number) => (blocks.length === 1 ? name : partName(name, j));
   const specs: Array<Omit<GpuTensorSpec, "arena" | "offset">> = [];
-  blocks.forEach(([start, count], j) => specs.push({ name: `wte.${j}`, shape: [count, C], source: { kind: "rows", name: "tokEmb.weight", start, count } }));
+  blocks.forEach(([, count], j) => specs.push({ name: `wte.${j}`, shape: [count, C], source: { kind: "copy", name: part(TOKEN_EMBEDDING, j) } }));
   specs.push({ name: "wpe", shape: [T, C], source: { kind: "copy", name: "posEmb.weight" } });
   for (let l = 0; l < L; l++) {
     const b = `blocks.${l}`;
@@ -77,7 +83,7 @@ export function gpuLayout(cfg: GPTConfig, maxBindingBytes: number): GpuLayout {
     { name: "lnf.scale", shape: [C], source: { kind: "copy", name: "finalNorm.scale" } },
     { name: "lnf.shift", shape: [C], source: { kind: "copy", name: "finalNorm.shift" } },
   );
-  blocks.forEach(([start, count], j) => specs.push({ name: `head.${j}`, shape: [count, C], source: { kind: "columnsT", name: "outHead.weight", start, count } }));
+  blocks.forEach(([, count], j) => specs.push({ name: `head.${j}`, shape: [count, C], source: { kind: "transpose", name: part(HEAD_WEIGHT, j) } }));
 
   // pack in order, a new arena whenever the next tensor would not fit the binding limit (or 1 GiB)
   const capacity = Math.floor(Math.min(maxBindingBytes, 2 ** 30) / 4 / ALIGN) * ALIGN;
