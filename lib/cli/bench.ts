@@ -56,6 +56,7 @@ import { GENERATE_BATCH_SIZE } from "../generate/batch";
 import { trainingMemoryProblem, wasmHeapBytes } from "../engine/memory";
 import { parseBackend, parseIntOption, parseNumberOption, round, runCli, startEngine } from "./common";
 import { benchGeneration } from "./bench-generate";
+import { BenchEvent, benchTraining, trainingFigures } from "./bench-train";
 import { runTorchBench } from "./bench-torch";
 import { profileOneStep } from "./bench-profile";
 import { benchResponses } from "./bench-responses";
@@ -76,6 +77,8 @@ interface Options {
   groupByLength?: boolean;
   schedule?: number;
   vsTorch?: boolean;
+  torchDevice: string;
+  tfjsPath?: boolean;
   profile?: boolean;
   responses?: string;
   loraRank?: number;
@@ -85,13 +88,6 @@ interface Options {
   batchSize: number;
   seed: number;
   data: string;
-}
-
-function median(xs: number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** The kernel's high-water mark of this process's resident memory (all threads), in MiB. */
@@ -106,8 +102,6 @@ function peakRssMiB(): number {
 }
 
 
-/** One thing the benchmark does, in order: a training step, or an evaluation over some batches (torch_bench.py's job format). */
-type BenchEvent = { train?: ArrayBatch; eval?: ArrayBatch[] };
 
 /** The trainer's schedule (trainModelSimple's own) for `epochs` epochs, as plain arrays: its train batches and evaluation batches. */
 function scheduleEvents(trainLoader: DataLoader, valLoader: DataLoader, epochs: number): BenchEvent[] {
@@ -119,15 +113,6 @@ function scheduleEvents(trainLoader: DataLoader, valLoader: DataLoader, epochs: 
     if (event.eval) events.push({ eval: [...event.eval.train, ...event.eval.val] });
   }
   return events;
-}
-
-/** Mean loss over batches without gradients: the trainer's evaluation (calcLossLoader with the fused loss). */
-async function evalLoss(model: GPTModel, batches: ArrayBatch[]): Promise<number> {
-  // a generator: calcLossLoader disposes each batch's tensors after use
-  function* tensors() {
-    for (const b of batches) yield batchTensors(b);
-  }
-  return calcLossLoader(tensors(), model, undefined, { lossBatch: calcLossBatchFused });
 }
 
 async function main(): Promise<void> {
@@ -152,6 +137,8 @@ async function main(): Promise<void> {
     .option("--responses <dir>", "instead: the test set's responses with a fine-tuned model folder (finetune's model/), up to --max-new-tokens each, batches of --gen-batch; with --vs-torch against transformers")
     .option("--profile", "after the timed steps, one more step under tf.profile: time by kernel, and what is overhead")
     .option("--vs-torch", "also run the PyTorch and transformers reference ($COURSE_PYTHON, $COURSE_HF_PYTHON, .cache/venv or python3) on the same batches and prompts and print the ratios")
+    .option("--torch-device <device>", "where the PyTorch reference runs: cpu, or cuda for the GPU beside ours", "cpu")
+    .option("--tfjs-path", "on webgpu, train with TF.js ops instead of the course's own WebGPU kernels (the plain path, to compare)")
     .option("--backend <name>", "engine: auto | tensorflow | webgpu | wasm | cpu (default: COURSE_BACKEND or auto)", parseBackend)
     .option("--batch-size <n>", "sequences per batch", parseIntOption("batch-size", 1), BOOK_BATCH_SIZE)
     .option("--seed <n>", "model init and shuffle seed", parseIntOption("seed", 0), BOOK_SEED)
@@ -191,42 +178,13 @@ async function main(): Promise<void> {
   model.recomputeActivations = opts.recompute ?? (lora !== null && engine.name === "wasm");
   if (model.recomputeActivations) say("activations: recomputed in the backward pass");
   const optimizer = new AdamW(model.trainableParams(), { lr: BOOK_LR, weightDecay: BOOK_WEIGHT_DECAY });
-  const stepTimes: number[] = [];
-  let padded = 0;
-  let real = 0;
   // past wasm's heap the step runs out of memory (or hangs, threaded): skip it and say why
   const trainSkipped = trainingMemoryProblem(model.numParams(), engine.name, lora?.numParams());
   if (trainSkipped) say(`skipping training: ${trainSkipped}`);
-  let evalSeconds = 0;
-  let i = 0;
-  const s0 = performance.now();
-  for (const event of trainSkipped ? [] : events) {
-    if (event.eval) {
-      const e0 = performance.now();
-      const mean = await evalLoss(model, event.eval);
-      evalSeconds += (performance.now() - e0) / 1000;
-      say(`eval after step ${i}: loss ${mean.toFixed(3)}`);
-      continue;
-    }
-    const batch = event.train as ArrayBatch;
-    const t0 = performance.now();
-    const { inputs, targets } = batchTensors(batch); // (B, T) each
-    let loss: number;
-    try {
-      loss = await trainStep(model, optimizer, inputs, targets, i + 1);
-    } finally {
-      tf.dispose([inputs, targets]);
-    }
-    const dt = (performance.now() - t0) / 1000;
-    stepTimes.push(dt);
-    const shape = [batch.inputs.length, batch.inputs[0].length];
-    padded += shape[0] * shape[1];
-    real += batch.targets.flat().filter((t) => t !== IGNORE_INDEX).length;
-    if (!opts.schedule || i % 20 === 0) say(`step ${i + 1}/${batches.length}: (${shape.join(", ")}) loss ${loss.toFixed(3)} in ${dt.toFixed(2)} s`);
-    i++;
-  }
-  const scheduleSeconds = (performance.now() - s0) / 1000;
-  const trainSeconds = stepTimes.reduce((a, b) => a + b, 0);
+  const timed = trainSkipped ? null : await benchTraining(model, optimizer, events, { schedule: Boolean(opts.schedule), path: opts.tfjsPath ? "tfjs" : "auto" }, say);
+  const stepTimes = timed?.stepTimes ?? [];
+  const i = stepTimes.length;
+  // the profile is TF.js's (tf.profile): of a TF.js step, whatever path the timed steps took
   const profile = opts.profile && stepTimes.length > 0 ? await profileOneStep(model, optimizer, batches[0], i + 1, say) : undefined;
 
   const gen = await benchGeneration(model, prompts, { maxNewTokens: opts.maxNewTokens, batchSize: opts.genBatch }, say);
@@ -244,10 +202,8 @@ async function main(): Promise<void> {
     recompute: model.recomputeActivations,
     steps: stepTimes.length,
     ...(trainSkipped ? { train_skipped: trainSkipped } : {}),
-    step_s: stepTimes.length ? round(median(stepTimes)) : null,
-    train_tokens_per_s: stepTimes.length ? round(padded / trainSeconds) : null,
-    real_tokens_per_s: stepTimes.length ? round(real / trainSeconds) : null,
-    ...(opts.schedule && !trainSkipped ? { schedule_epochs: opts.schedule, schedule_s: round(scheduleSeconds), eval_s: round(evalSeconds) } : {}),
+    ...(timed ? trainingFigures(timed) : {}),
+    ...(timed && opts.schedule ? { schedule_epochs: opts.schedule, schedule_s: round(timed.scheduleSeconds), eval_s: round(timed.evalSeconds) } : {}),
     ...gen,
     ...(profile ? { profile } : {}),
     peak_rss_mib: Math.round(peakRssMiB()),
@@ -280,7 +236,7 @@ async function main(): Promise<void> {
 function runTorch(cfg: GPTConfig, opts: Options, events: BenchEvent[], prompts: number[][], say: (line: string) => void): Record<string, unknown> {
   // eos_id null: the book's loop makes max_new_tokens too; pad_id pads transformers' batches
   const job = {
-    ...{ config: cfg, lora: opts.loraRank !== undefined ? { rank: opts.loraRank, alpha: opts.loraAlpha } : null, seed: opts.seed, lr: BOOK_LR, weight_decay: BOOK_WEIGHT_DECAY, events, prompts },
+    ...{ config: cfg, lora: opts.loraRank !== undefined ? { rank: opts.loraRank, alpha: opts.loraAlpha } : null, seed: opts.seed, lr: BOOK_LR, weight_decay: BOOK_WEIGHT_DECAY, events, prompts, device: opts.torchDevice },
     ...{ max_new_tokens: opts.maxNewTokens, eos_id: null, pad_id: END_OF_TEXT, gen_batch: opts.genBatch },
   };
   const steps = events.filter((e) => e.train).length;

@@ -21,7 +21,7 @@ import { formatInput } from "../data/prompt";
 import { decodeTokens, encodeText, END_OF_TEXT } from "../data/tokenizer";
 import type { InstructionEntry } from "../data/instruction-data";
 import type { GPTModel } from "../model/gpt";
-import { KVCache } from "../model/kv-cache";
+import { cachedDecoder } from "./decoder";
 import { extractResponse, GenerateOptions, generateIds, pickNextToken, ResponseOptions, validateGenerateOptions } from "./generate";
 
 /** Prompts per batch unless told otherwise: the book's batch size. */
@@ -73,33 +73,22 @@ const GREEDY_RNG = new Rng(BOOK_SEED);
 
 /** Greedy generation for one batch of prompts that all fit the context (see the file comment). */
 async function generateBatch(model: GPTModel, prompts: number[][], maxNewTokens: number, eosId: number | undefined): Promise<number[][]> {
-  const { vocabSize, embDim } = model.cfg;
+  const { vocabSize } = model.cfg;
   const out = prompts.map((p) => p.slice());
   const width = Math.max(...prompts.map((p) => p.length));
-  const cache = new KVCache();
+  const cache = cachedDecoder(model, width + maxNewTokens);
   cache.setPadding(prompts.map((p) => width - p.length));
   // the padding columns hold token 0 (any id would do: no query attends to them)
   let fed = prompts.map((p) => [...new Array<number>(width - p.length).fill(0), ...p]); // (B, width)
   let active = prompts.map((_, b) => b); // the output row of each batch row
   try {
     for (let step = 0; step < maxNewTokens && active.length > 0; step++) {
-      const t = fed[0].length;
-      const last = tf.tidy(() => {
-        const ids = tf.tensor2d(fed, [fed.length, t], "int32"); // (B, t)
-        const hidden = model.hidden(ids, { cache }); // (B, t, C)
-        return model.head(hidden.slice([0, t - 1, 0], [fed.length, 1, embDim])); // (B, 1, C) -> (B, 1, V)
-      });
-      let values: Float32Array;
-      try {
-        values = (await last.data()) as Float32Array; // asynchronous: works on every engine
-      } finally {
-        last.dispose();
-      }
+      const values = await cache.next(fed); // (B, t) -> logits (B, V) of each row's last position
       const next = active.map((_, b) => pickNextToken(values.subarray(b * vocabSize, (b + 1) * vocabSize), 0, undefined, GREEDY_RNG));
       const keep = next.flatMap((id, b) => (id === eosId ? [] : [b]));
       for (const b of keep) out[active[b]].push(next[b]);
       if (keep.length === 0) break;
-      if (keep.length < active.length) cache.keepRows(keep);
+      if (keep.length < active.length) await cache.keepRows(keep);
       active = keep.map((b) => active[b]);
       fed = keep.map((b) => [next[b]]); // (B', 1)
     }

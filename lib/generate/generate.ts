@@ -18,7 +18,7 @@ import { formatInput, PromptStyle, responseMarker } from "../data/prompt";
 import { decodeTokens, encodeText, END_OF_TEXT } from "../data/tokenizer";
 import type { InstructionEntry } from "../data/instruction-data";
 import type { GPTModel } from "../model/gpt";
-import { KVCache } from "../model/kv-cache";
+import { cachedDecoder } from "./decoder";
 
 export interface GenerateOptions {
   /** how many tokens to add at most */
@@ -104,35 +104,30 @@ export async function generateIds(model: GPTModel, idx: number[][], opts: Genera
   const rows = idx.map((r) => r.slice());
   if (rows.length === 0 || rows[0].length === 0) throw new ConfigError("generate: the prompt has no tokens");
   const vocab = model.cfg.vocabSize;
-  const cache = opts.kvCache ? new KVCache() : null;
+  // the cache (TF.js, or the course's kernels on webgpu) holds at most the context window
+  const cache = opts.kvCache ? cachedDecoder(model, Math.min(contextSize, rows[0].length + opts.maxNewTokens)) : null;
   try {
     for (let step = 0; step < opts.maxNewTokens; step++) {
       const t = Math.min(rows[0].length, contextSize);
-      let last: tf.Tensor;
+      let values: Float32Array;
       if (cache !== null) {
         // only the tokens the cache has not seen; once the text outgrows the context, start
         // again on the cropped window, since every position shifts (what the plain loop does)
         if (rows[0].length > contextSize) cache.reset();
         const fresh = cache.length === 0 ? t : rows[0].length - cache.length;
-        last = tf.tidy(() => {
-          const ids = tf.tensor2d(rows.map((r) => r.slice(r.length - fresh)), [rows.length, fresh], "int32"); // (B, fresh)
-          const hidden = model.hidden(ids, { cache }); // (B, fresh, C)
-          // the head on the last position only: for a small model the head (C x V) is most of the work
-          return model.head(hidden.slice([0, fresh - 1, 0], [rows.length, 1, model.cfg.embDim])); // (B, 1, C) -> (B, 1, V)
-        });
+        values = await cache.next(rows.map((r) => r.slice(r.length - fresh))); // (B, fresh) -> logits (B, V) of the last position
       } else {
         // (B, T) -> logits (B, 1, V) of the last position only, pulled to JS
-        last = tf.tidy(() => {
+        const last = tf.tidy(() => {
           const cond = tf.tensor2d(rows.map((r) => r.slice(-contextSize)), [rows.length, t], "int32"); // (B, t)
           const logits = model.forward(cond, false); // (B, t, V)
           return logits.slice([0, t - 1, 0], [rows.length, 1, vocab]); // (B, 1, V)
         });
-      }
-      let values: Float32Array;
-      try {
-        values = (await last.data()) as Float32Array;
-      } finally {
-        last.dispose();
+        try {
+          values = (await last.data()) as Float32Array;
+        } finally {
+          last.dispose();
+        }
       }
       const next = rows.map((_, b) => pickNextToken(values.subarray(b * vocab, (b + 1) * vocab), temperature, opts.topK, rng));
       if (opts.eosId !== undefined && next.every((id) => id === opts.eosId)) break;

@@ -28,6 +28,7 @@ import { keptFromValues } from "./loss";
 import type { ArrayBatch } from "./schedule";
 
 export class GpuTrainer {
+  readonly path = "gpu";
   readonly gpu: GpuGPT;
   private readonly grads: Arenas;
   private readonly m: Arenas;

@@ -14,27 +14,25 @@
  * gradients for one loss each step, which is what `zero_grad(); loss.backward()` amounts to.
  */
 import * as tf from "@tensorflow/tfjs";
-import { ConfigError, TrainingError } from "../core/errors";
+import { ConfigError } from "../core/errors";
 import type { Batch, DataLoader } from "../data/loader";
 import type { GPTModel } from "../model/gpt";
 import { encodeText, decodeTokens } from "../data/tokenizer";
 import { generateIds } from "../generate/generate";
 import { AdamW } from "./adamw";
 import { trainingMemoryProblem } from "../engine/memory";
-import { calcLossBatch, calcLossLoader, readKeptTargets } from "./loss";
-import { calcLossBatchFused } from "./fused-loss";
-import { evalBatches, readTensors, trainSchedule } from "./schedule";
+import { calcLossLoader } from "./loss";
+import { evalBatches, readArrays, readTensors, trainSchedule } from "./schedule";
+import { LOSS_BATCH, LossImpl } from "./step";
+import { makeStepper, StepPath } from "./stepper";
 
 // the schedule belongs to this loop: importable from here as well
 export { EVAL_ORDER_OFFSET, evalBatches, readArrays, readTensors, trainSchedule } from "./schedule";
 export type { ArrayBatch, BatchReader, ScheduleEvent } from "./schedule";
 
-/**
- * Which implementation of the loss the loop runs: "fused" (default) is lib/train/fused-loss.ts,
- * the same numbers faster; "plain" is `calcLossBatch`, the definition written out.
- */
-export type LossImpl = "fused" | "plain";
-const LOSS_BATCH = { fused: calcLossBatchFused, plain: calcLossBatch } as const;
+// one step on TF.js (step.ts), and how the loop picks it or the GPU path's (stepper.ts); importable from here
+export { trainStep } from "./step";
+export type { LossImpl } from "./step";
 
 // a NaN or infinite loss: the error lives with the others (the GPU trainer throws it too); importable from here
 export { TrainingError } from "../core/errors";
@@ -111,6 +109,8 @@ export interface TrainOptions {
   resume?: { position: TrainPosition; history: TrainHistory };
   /** the loss implementation (default "fused"; both compute the book's loss) */
   loss?: LossImpl;
+  /** TF.js ops, or the course's WebGPU kernels on the webgpu engine (default "auto": the GPU path where it runs) */
+  path?: StepPath;
 }
 
 export interface TrainResult extends TrainHistory {
@@ -134,10 +134,7 @@ export async function evaluateModel(
   evalIndex = 0,
   loss: LossImpl = "fused",
 ): Promise<{ trainLoss: number; valLoss: number }> {
-  return evalLosses(model, evalBatches(readTensors, trainLoader, valLoader, evalIter, evalIndex), loss);
-}
-
-async function evalLosses(model: GPTModel, batches: { train: Iterable<Batch>; val: Iterable<Batch> }, loss: LossImpl = "fused") {
+  const batches = evalBatches(readTensors, trainLoader, valLoader, evalIter, evalIndex);
   const lossBatch = LOSS_BATCH[loss];
   // calcLossLoader disposes each batch after use (they come from a generator)
   const trainLoss = await calcLossLoader(batches.train, model, undefined, { lossBatch });
@@ -160,48 +157,6 @@ const emptyHistory = (): TrainHistory => ({ trainLosses: [], valLosses: [], toke
 /** Let timers, progress bars, notebook displays and signal handlers run between steps. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/**
- * One optimizer step on one batch: loss, gradients of every trainable parameter (LoRA's A and B
- * alone while an adapter is attached), AdamW update.
- * Returns the loss; throws TrainingError (naming `step`) before updating if it is not finite.
- * The targets and the loss are read with `await data()`, which works on every engine.
- */
-export async function trainStep(
-  model: GPTModel,
-  optimizer: AdamW,
-  inputs: tf.Tensor2D,
-  targets: tf.Tensor2D,
-  step: number,
-  loss: LossImpl = "fused",
-): Promise<number> {
-  const lossBatch = LOSS_BATCH[loss];
-  // every parameter, or only LoRA's A and B while an adapter is attached (frozen weights get no gradient)
-  const trainable = model.trainableParams();
-  const names = [...trainable.keys()];
-  const vars = names.map((n) => trainable.get(n) as tf.Variable);
-  const kept = await readKeptTargets(targets, model.cfg.vocabSize, `training step ${step}`);
-  // variableGrads keys gradients by the variable's engine name; map them back to ours
-  const { value, grads } = tf.variableGrads(() => lossBatch(model, inputs, targets, true, kept), vars);
-  try {
-    const loss = (await value.data())[0];
-    if (!Number.isFinite(loss)) {
-      throw new TrainingError(
-        `training stopped at step ${step}: the loss is ${loss} (try a lower learning rate, or check the data and weights)`,
-      );
-    }
-    const byName = new Map<string, tf.Tensor>();
-    names.forEach((n, i) => {
-      const g = grads[vars[i].name];
-      if (g !== undefined) byName.set(n, g);
-    });
-    optimizer.step(byName);
-    return loss;
-  } finally {
-    value.dispose();
-    tf.dispose(grads);
-  }
-}
-
 /** The book's `train_model_simple`; see the file comment. */
 export async function trainModelSimple(
   model: GPTModel,
@@ -221,44 +176,47 @@ export async function trainModelSimple(
   const totalSteps = opts.numEpochs * perEpoch;
   let stopped = false;
 
-  for (const event of trainSchedule(readTensors, trainLoader, valLoader, opts, pos)) {
-    if (event.kind === "epochEnd") {
-      const sample = await generateSample(model, opts.startContext, opts.sampleTokens ?? 50);
-      log(sample);
-      pos.epoch = event.epoch + 1;
-      pos.batch = 0;
-      await opts.onEpochEnd?.({ epoch: event.epoch, sample, position: { ...pos }, history: structuredClone(history) });
-      continue;
+  const stepper = await makeStepper(model, optimizer, { loss: opts.loss, path: opts.path });
+  try {
+    for (const event of trainSchedule(readArrays, trainLoader, valLoader, opts, pos)) {
+      if (event.kind === "epochEnd") {
+        await stepper.sync(); // the TF.js model and optimizer catch up with the GPU path: the sample and checkpoint read them
+        const sample = await generateSample(model, opts.startContext, opts.sampleTokens ?? 50);
+        log(sample);
+        pos.epoch = event.epoch + 1;
+        pos.batch = 0;
+        await opts.onEpochEnd?.({ epoch: event.epoch, sample, position: { ...pos }, history: structuredClone(history) });
+        continue;
+      }
+      const batch = event.data;
+      const loss = await stepper.step(batch, event.globalStep);
+      pos.tokensSeen += batch.inputs.length * batch.inputs[0].length; // padding included, as the book's input_batch.numel()
+      pos.epoch = event.epoch;
+      pos.globalStep = event.globalStep;
+      pos.batch = event.batch + 1;
+      opts.onStep?.({ epoch: pos.epoch, step: pos.globalStep, totalSteps, batch: event.batch, batchesPerEpoch: perEpoch, loss, tokensSeen: pos.tokensSeen });
+      if (event.eval) {
+        const trainLoss = await stepper.evalLoss(event.eval.train);
+        const valLoss = await stepper.evalLoss(event.eval.val);
+        pos.evalCount = event.eval.index + 1;
+        history.trainLosses.push(trainLoss);
+        history.valLosses.push(valLoss);
+        history.tokensSeen.push(pos.tokensSeen);
+        history.steps.push(pos.globalStep);
+        history.epochsAt.push(pos.epoch + pos.batch / perEpoch);
+        const line = formatEvalLine(pos.epoch, pos.globalStep, trainLoss, valLoss);
+        log(line);
+        opts.onEval?.({ epoch: pos.epoch, step: pos.globalStep, trainLoss, valLoss, tokensSeen: pos.tokensSeen, line });
+      }
+      await yieldToEventLoop();
+      if (opts.shouldStop?.()) {
+        stopped = true;
+        break; // leaving the for-of closes the schedule: no batch is collated for nothing
+      }
     }
-    const { inputs, targets } = event.data;
-    let loss: number;
-    try {
-      loss = await trainStep(model, optimizer, inputs, targets, event.globalStep, opts.loss);
-      pos.tokensSeen += inputs.size;
-    } finally {
-      tf.dispose([inputs, targets]);
-    }
-    pos.epoch = event.epoch;
-    pos.globalStep = event.globalStep;
-    pos.batch = event.batch + 1;
-    opts.onStep?.({ epoch: pos.epoch, step: pos.globalStep, totalSteps, batch: event.batch, batchesPerEpoch: perEpoch, loss, tokensSeen: pos.tokensSeen });
-    if (event.eval) {
-      const { trainLoss, valLoss } = await evalLosses(model, event.eval, opts.loss);
-      pos.evalCount = event.eval.index + 1;
-      history.trainLosses.push(trainLoss);
-      history.valLosses.push(valLoss);
-      history.tokensSeen.push(pos.tokensSeen);
-      history.steps.push(pos.globalStep);
-      history.epochsAt.push(pos.epoch + pos.batch / perEpoch);
-      const line = formatEvalLine(pos.epoch, pos.globalStep, trainLoss, valLoss);
-      log(line);
-      opts.onEval?.({ epoch: pos.epoch, step: pos.globalStep, trainLoss, valLoss, tokensSeen: pos.tokensSeen, line });
-    }
-    await yieldToEventLoop();
-    if (opts.shouldStop?.()) {
-      stopped = true;
-      break; // leaving the for-of closes the schedule: no batch is collated for nothing
-    }
+  } finally {
+    await stepper.sync(); // whatever ended the loop, the model holds the weights trained so far
+    stepper.dispose();
   }
   return { ...history, position: { ...pos }, stopped };
 }

@@ -38,12 +38,14 @@ from reference_model import batch_loss, greedy_tokens
 def main():
     job = read_job()
     cfg = job["config"]
+    # "cpu", or "cuda" to time the reference on the GPU beside ours (bench --torch-device cuda); fp32 either way
+    device = torch.device(job.get("device", "cpu"))
     torch.manual_seed(job["seed"])
     model = LoRAGPT(cfg)  # ReferenceGPT, plus LoRA layers when the job asks for them
     if job.get("lora"):
         # appendix E: freeze every weight, a LoRA layer beside every linear layer (head included)
         model.add_lora(job["lora"]["rank"], job["lora"]["alpha"])
-    model.train()
+    model.to(device).train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=job["lr"], weight_decay=job["weight_decay"])
 
@@ -54,14 +56,15 @@ def main():
         if "eval" in event:
             model.eval()
             with torch.no_grad():
-                losses = [batch_loss(model, torch.tensor(b["inputs"]), torch.tensor(b["targets"])).item() for b in event["eval"]]
+                losses = [batch_loss(model, torch.tensor(b["inputs"], device=device), torch.tensor(b["targets"], device=device)).item()
+                          for b in event["eval"]]
             model.train()
             evals += 1
             continue
         batch, i = event["train"], len(times)
         t0 = time.perf_counter()
-        inputs = torch.tensor(batch["inputs"], dtype=torch.long)
-        targets = torch.tensor(batch["targets"], dtype=torch.long)
+        inputs = torch.tensor(batch["inputs"], dtype=torch.long, device=device)
+        targets = torch.tensor(batch["targets"], dtype=torch.long, device=device)
         optimizer.zero_grad()
         loss = batch_loss(model, inputs, targets)
         loss.backward()
@@ -79,12 +82,13 @@ def main():
     model.eval()
     gen_tokens, g0 = 0, time.perf_counter()
     for ids in job["prompts"]:
-        out = greedy_tokens(model, torch.tensor([ids]), job["max_new_tokens"], cfg["contextLength"], job["eos_id"])
+        out = greedy_tokens(model, torch.tensor([ids], device=device), job["max_new_tokens"], cfg["contextLength"], job["eos_id"])
         gen_tokens += out.shape[1] - len(ids)
     gen_seconds = time.perf_counter() - g0
     train_peak_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    gpu_peak = {"peak_gpu_mib": round(torch.cuda.max_memory_allocated(device) / 2**20), "gpu": torch.cuda.get_device_name(device)} if device.type == "cuda" else {}
     del model, optimizer
-    hf = hf_generate(cfg, job) if job["prompts"] else {}
+    hf = hf_generate(cfg, job, device) if job["prompts"] else {}
 
     r = lambda x: float(f"{x:.4g}")
     print(json.dumps({
@@ -101,11 +105,13 @@ def main():
         "gen_tokens": gen_tokens,
         "gen_tokens_per_s": r(gen_tokens / gen_seconds) if job["prompts"] else None,
         "peak_rss_mib": train_peak_mib,
+        "device": str(device),
+        **gpu_peak,
         **hf,
     }))
 
 
-def hf_generate(cfg, job):
+def hf_generate(cfg, job, device):
     """Hugging Face transformers' generate on the job's prompts (see the module comment); {} without transformers."""
     try:
         import transformers
@@ -116,11 +122,12 @@ def hf_generate(cfg, job):
     config = GPT2Config(vocab_size=cfg["vocabSize"], n_positions=cfg["contextLength"], n_embd=cfg["embDim"],
                         n_layer=cfg["nLayers"], n_head=cfg["nHeads"], resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
     torch.manual_seed(job["seed"])
-    model = GPT2LMHeadModel(config).eval()
+    model = GPT2LMHeadModel(config).to(device).eval()
     pad, m = job["pad_id"], job["max_new_tokens"]
 
     def run(batch):
         ids, mask, width = left_padded(batch, pad)
+        ids, mask = ids.to(device), mask.to(device)
         with torch.inference_mode():
             out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=m,
                                  min_new_tokens=m, pad_token_id=pad, use_cache=True)

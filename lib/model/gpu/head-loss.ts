@@ -23,6 +23,17 @@ export function logitRows(V: number, maxBindingBytes: number, cap = 2048): numbe
   return Math.max(1, Math.min(cap, Math.floor(maxBindingBytes / (V * 4))));
 }
 
+/** logits (rows, V) = xf[r0 …] (rows, C) @ headᵀ, into acts.logits: one matmul per vocabulary block of the head. */
+export function recordLogits(p: Pass, rows: number, r0 = 0): void {
+  const { rt, rec, cfg, params, acts } = p;
+  const { vocabSize: V, embDim: C } = cfg;
+  params.layout.blocks.forEach(([start, count], j) => {
+    // logits[:, start …] (rows, count) = xf (rows, C) @ head_jᵀ, head_j stored (count, C)
+    const xf = { buf: acts.xf, offset: r0 * C, ld: C };
+    matmul(rt, rec, { M: rows, N: count, K: C, transB: true, a: xf, b: { ...params.at(`head.${j}`), ld: C }, c: { buf: acts.logits, offset: start, ld: V } });
+  });
+}
+
 /** Record the head and the loss over K kept rows, R at a time; with `grads`, their gradients too. */
 export function recordHeadLoss(p: Pass, K: number, R: number, grads?: { arenas: Arenas; dxf: Buf }): void {
   const { rt, rec, cfg, params, acts } = p;
@@ -31,10 +42,7 @@ export function recordHeadLoss(p: Pass, K: number, R: number, grads?: { arenas: 
   for (let r0 = 0; r0 < K; r0 += R) {
     const rows = Math.min(R, K - r0);
     const xf = { buf: acts.xf, offset: r0 * C, ld: C };
-    blocks.forEach(([start, count], j) => {
-      // logits[:, start …] (rows, count) = xf (rows, C) @ head_jᵀ, head_j stored (count, C)
-      matmul(rt, rec, { M: rows, N: count, K: C, transB: true, a: xf, b: { ...params.at(`head.${j}`), ld: C }, c: { buf: acts.logits, offset: start, ld: V } });
-    });
+    recordLogits(p, rows, r0);
     crossEntropyRows(rt, rec, rows, V, { buf: acts.logits, offset: 0 }, { buf: p.metaBuf, offset: p.meta.targets + r0 }, { buf: acts.losses, offset: r0 }, grads ? 1 / K : null);
     if (grads === undefined) continue;
     blocks.forEach(([start, count], j) => {

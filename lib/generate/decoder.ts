@@ -1,0 +1,70 @@
+/**
+ * Generation's cached forward pass, behind one interface: feed the new tokens, get each row's next-token
+ * logits. On TF.js it is lib/model/kv-cache.ts through `model.hidden(ids, { cache })` and the head on the
+ * last position; on the webgpu engine, the course's own kernels (lib/model/gpu/kv-cache.ts), the same
+ * logits without a TF.js op per layer. generate.ts and batch.ts run either; the book's plain loop
+ * (no cache) stays on TF.js.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { GPTModel } from "../model/gpt";
+import { gpuPathProblem, GpuGPT } from "../model/gpu";
+import { GpuKVCache } from "../model/gpu/kv-cache";
+import { KVCache } from "../model/kv-cache";
+
+export interface CachedDecoder {
+  /** positions cached so far */
+  readonly length: number;
+  /** before the first tokens: row b's first padding[b] columns are padding (left-padded batch) */
+  setPadding(padding: number[]): void;
+  /** ids (B, t): the tokens after the cached ones; the logits (B·V) of each row's last position */
+  next(ids: number[][]): Promise<Float32Array>;
+  /** keep only these rows of the batch (the others finished) */
+  keepRows(rows: number[]): Promise<void>;
+  /** forget every position */
+  reset(): void;
+}
+
+class TfjsDecoder implements CachedDecoder {
+  private readonly cache = new KVCache();
+  constructor(private readonly model: GPTModel) {}
+
+  get length(): number {
+    return this.cache.length;
+  }
+
+  setPadding(padding: number[]): void {
+    this.cache.setPadding(padding);
+  }
+
+  async next(ids: number[][]): Promise<Float32Array> {
+    const [b, t] = [ids.length, ids[0].length];
+    const last = tf.tidy(() => {
+      const x = tf.tensor2d(ids, [b, t], "int32"); // (B, t)
+      const hidden = this.model.hidden(x, { cache: this.cache }); // (B, t, C)
+      // the head on the last position only: for a small model the head (C x V) is most of the work
+      return this.model.head(hidden.slice([0, t - 1, 0], [b, 1, this.model.cfg.embDim])); // (B, 1, C) -> (B, 1, V)
+    });
+    try {
+      return (await last.data()) as Float32Array; // asynchronous: works on every engine
+    } finally {
+      last.dispose();
+    }
+  }
+
+  async keepRows(rows: number[]): Promise<void> {
+    this.cache.keepRows(rows);
+  }
+
+  reset(): void {
+    this.cache.reset();
+  }
+}
+
+/**
+ * The decoder for `model`: the GPU path on the webgpu engine (unless COURSE_GPU_PATH=0), else TF.js.
+ * `maxLength`: the positions the cache will hold at most (it sizes the GPU's buffers).
+ */
+export function cachedDecoder(model: GPTModel, maxLength: number): CachedDecoder {
+  if (process.env.COURSE_GPU_PATH !== "0" && gpuPathProblem(model, false) === null) return new GpuKVCache(GpuGPT.for(model), maxLength);
+  return new TfjsDecoder(model);
+}
