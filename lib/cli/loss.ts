@@ -13,7 +13,7 @@ import { splitData } from "../data/split";
 import { InstructionDataset } from "../data/dataset";
 import { DataLoader } from "../data/loader";
 import { loadGPT2Directory } from "../weights/gpt2-directory";
-import { calcLossLoader } from "../train/loss";
+import { meanLoss } from "../train/stepper";
 import { BOOK_BATCH_SIZE } from "../core/book";
 import { ConfigError } from "../core/errors";
 import { PROMPT_STYLES, PromptStyle } from "../data/prompt";
@@ -48,7 +48,7 @@ export async function main(): Promise<void> {
     batchSize: opts.batchSize,
     collateOptions: { allowedMaxLength: model.cfg.contextLength },
   });
-  const loss = await calcLossLoader(loader.batches(0), model);
+  const loss = await meanLoss(model, loader.arrayBatches(0)); // on webgpu, the course's own kernels
   console.log(`loss: ${loss}`);
   model.dispose();
 }

@@ -107,15 +107,26 @@ export class GpuTrainer {
 
   /** Mean loss over batches, without gradients (the book's `calc_loss_loader` for an evaluation). */
   async evalLoss(batches: Iterable<ArrayBatch>): Promise<number> {
-    const cfg = this.model.cfg;
     let total = 0;
     let n = 0;
     for (const b of batches) {
-      const kept = keptFromValues(b.targets.flat(), cfg.vocabSize, "evaluation");
+      const kept = keptFromValues(b.targets.flat(), this.model.cfg.vocabSize, "evaluation");
       total += await this.gpu.loss(b.inputs.flat(), b.inputs.length, b.inputs[0].length, kept);
       n++;
     }
     return n === 0 ? NaN : total / n;
+  }
+
+  /** The gradients of the last step, by library name (tests compare them with TF.js's and PyTorch's). */
+  async gradients(): Promise<Map<string, Float32Array>> {
+    const held: Array<[string, tf.Tensor]> = [];
+    await this.grads.download((name, value) => void held.push([name, tf.keep(value.clone())]));
+    const out = new Map<string, Float32Array>();
+    for (const [name, t] of held) {
+      out.set(name, (await t.data()) as Float32Array);
+      t.dispose();
+    }
+    return out;
   }
 
   /** Write the weights into the TF.js model and the moments into the optimizer (checkpoints, the end of training). */

@@ -10,10 +10,10 @@ import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../core/errors";
 import { batchTensors } from "../data/collate";
 import type { GPTModel } from "../model/gpt";
-import { gpuPathProblem } from "../model/gpu";
+import { GpuGPT, gpuPathProblem } from "../model/gpu";
 import type { AdamW } from "./adamw";
 import { GpuTrainer } from "./gpu-trainer";
-import { calcLossLoader } from "./loss";
+import { calcLossLoader, keptFromValues } from "./loss";
 import type { ArrayBatch } from "./schedule";
 import { LOSS_BATCH, LossImpl, trainStep } from "./step";
 
@@ -65,4 +65,25 @@ export async function makeStepper(model: GPTModel, optimizer: AdamW, opts: { los
   if (wanted === "gpu" && problem !== null) throw new ConfigError(`the GPU path cannot train this model: ${problem}`);
   if (wanted === "tfjs" || problem !== null) return new TfjsStepper(model, optimizer, opts.loss ?? "fused");
   return GpuTrainer.create(model, optimizer);
+}
+
+/**
+ * The mean loss of a model over batches, without gradients (the book's `calc_loss_loader`): on the GPU
+ * path on the webgpu engine (unless COURSE_GPU_PATH=0), else TF.js's fused loss.
+ */
+export async function meanLoss(model: GPTModel, batches: Iterable<ArrayBatch>): Promise<number> {
+  if (process.env.COURSE_GPU_PATH !== "0" && gpuPathProblem(model, false) === null) {
+    let total = 0;
+    let n = 0;
+    for (const b of batches) {
+      const kept = keptFromValues(b.targets.flat(), model.cfg.vocabSize, `batch ${n}`);
+      total += await GpuGPT.for(model).loss(b.inputs.flat(), b.inputs.length, b.inputs[0].length, kept);
+      n++;
+    }
+    return n === 0 ? NaN : total / n;
+  }
+  function* tensors() {
+    for (const b of batches) yield batchTensors(b);
+  }
+  return calcLossLoader(tensors(), model, undefined, { lossBatch: LOSS_BATCH.fused });
 }

@@ -36,7 +36,7 @@ export interface Tile {
   bk: number;
 }
 export const TILES: Record<string, Tile> = {
-  "128x128": { bm: 128, bn: 128, tm: 8, tn: 8, bk: 8 },
+  "128x128": { bm: 128, bn: 128, tm: 8, tn: 8, bk: 16 },
   "64x64": { bm: 64, bn: 64, tm: 4, tn: 4, bk: 16 },
   "32x32": { bm: 32, bn: 32, tm: 2, tn: 2, bk: 32 },
 };
@@ -79,11 +79,48 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const usesBias = (e: Epilogue) => e === "bias" || e === "residual" || e === "gelu";
 const usesX = (e: Epilogue) => e === "residual" || e === "gelu" || e === "geluGrad";
 
+/** The K loop's inner step, strided ownership: thread (x, y) owns rows y + i·(BM/TM) and columns x + j·(BN/TN). */
+const COMPUTE_STRIDED = (t: Tile, tx: number, ty: number) => `
+    for (var kk = 0u; kk < ${t.bk}u; kk++) {
+      var a: array<f32, ${t.tm}>;
+      var b: array<f32, ${t.tn}>;
+      for (var i = 0u; i < ${t.tm}u; i++) { a[i] = As[kk * ${t.bm}u + lid.y + i * ${ty}u]; }
+      for (var j = 0u; j < ${t.tn}u; j++) { b[j] = Bs[kk * ${t.bn}u + lid.x + j * ${tx}u]; }
+      for (var i = 0u; i < ${t.tm}u; i++) {
+        for (var j = 0u; j < ${t.tn}u; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
+      }
+    }`;
+
+/**
+ * The K loop's inner step, vec4 ownership: thread (x, y) owns TM/4 chunks of 4 rows, chunk c at
+ * c·(BM / (TM/4)) + 4y, and likewise TN/4 chunks of 4 columns; one vec4 load per chunk per k.
+ */
+const COMPUTE_VEC4 = (t: Tile, tx: number, ty: number) => {
+  const [mc, nc] = [t.tm / 4, t.tn / 4]; // chunks per thread
+  const [ms, ns] = [t.bm / 4 / mc, t.bn / 4 / nc]; // vec4 stride between a thread's chunks (= threads along the axis)
+  void tx;
+  void ty;
+  return `
+    for (var kk = 0u; kk < ${t.bk}u; kk++) {
+      var a: array<vec4<f32>, ${mc}>;
+      var b: array<vec4<f32>, ${nc}>;
+      for (var c = 0u; c < ${mc}u; c++) { a[c] = As[kk * ${t.bm / 4}u + c * ${ms}u + lid.y]; }
+      for (var c = 0u; c < ${nc}u; c++) { b[c] = Bs[kk * ${t.bn / 4}u + c * ${ns}u + lid.x]; }
+      for (var i = 0u; i < ${t.tm}u; i++) {
+        let ai = a[i / 4u][i % 4u];
+        for (var c = 0u; c < ${nc}u; c++) { acc[i][c] = fma(vec4<f32>(ai), b[c], acc[i][c]); }
+      }
+    }`;
+};
+
 /** The WGSL of one variant. */
 export function matmulSource(transA: boolean, transB: boolean, epilogue: Epilogue, t: Tile): string {
   const tx = t.bn / t.tn; // threads along N
   const ty = t.bm / t.tm; // threads along M
   const threads = tx * ty;
+  // with TM and TN multiples of 4, a thread owns chunks of 4 neighbouring rows and columns and reads them
+  // from workgroup memory as vec4s: 2 vector loads feed 16 multiply-adds
+  const vec = t.tm % 4 === 0 && t.tn % 4 === 0;
   const [hasBias, hasX] = [usesBias(epilogue), usesX(epilogue)];
   const xAccess = epilogue === "gelu" ? "read_write" : "read";
   // load op(A)[m, k] for the tile: neighbouring threads take neighbouring global words
@@ -102,10 +139,10 @@ export function matmulSource(transA: boolean, transB: boolean, epilogue: Epilogu
         let gn = n0 + n; let gk = k0 + k;
         var v = 0.0; if (gn < P.N && gk < P.K) { v = B[bBase + gk * P.ldb + gn]; }`;
   const epi: Record<Epilogue, string> = {
-    none: "let y = acc[i][j] * P.alpha;",
-    bias: "let y = acc[i][j] * P.alpha + Bias[P.biasOff + n];",
-    residual: "let y = acc[i][j] * P.alpha + Bias[P.biasOff + n] + X[xBase + m * P.ldx + n];",
-    gelu: `let pre = acc[i][j] * P.alpha + Bias[P.biasOff + n];
+    none: "let y = accv * P.alpha;",
+    bias: "let y = accv * P.alpha + Bias[P.biasOff + n];",
+    residual: "let y = accv * P.alpha + Bias[P.biasOff + n] + X[xBase + m * P.ldx + n];",
+    gelu: `let pre = accv * P.alpha + Bias[P.biasOff + n];
           X[xBase + m * P.ldx + n] = pre;
           let u = clamp(${SQRT_2_OVER_PI} * (pre + 0.044715 * pre * pre * pre), -15.0, 15.0);
           let y = 0.5 * pre * (1.0 + tanh(u));`,
@@ -113,7 +150,7 @@ export function matmulSource(transA: boolean, transB: boolean, epilogue: Epilogu
           let u = clamp(${SQRT_2_OVER_PI} * (h + 0.044715 * h * h * h), -15.0, 15.0);
           let th = tanh(u);
           let d = 0.5 * (1.0 + th) + 0.5 * h * (1.0 - th * th) * ${SQRT_2_OVER_PI} * (1.0 + 3.0 * 0.044715 * h * h);
-          let y = acc[i][j] * P.alpha * d;`,
+          let y = accv * P.alpha * d;`,
   };
   return /* wgsl */ `
 struct Params {
@@ -128,8 +165,10 @@ struct Params {
 ${hasBias ? "@group(0) @binding(4) var<storage, read> Bias: array<f32>;" : ""}
 ${hasX ? `@group(0) @binding(${hasBias ? 5 : 4}) var<storage, ${xAccess}> X: array<f32>;` : ""}
 
-var<workgroup> As: array<f32, ${t.bk * t.bm}>; // As[k * BM + m] = op(A)[m0 + m, k0 + k]
-var<workgroup> Bs: array<f32, ${t.bk * t.bn}>; // Bs[k * BN + n] = op(B)[k0 + k, n0 + n]
+${vec ? `var<workgroup> As: array<vec4<f32>, ${(t.bk * t.bm) / 4}>; // As[(k * BM + m) / 4][m % 4] = op(A)[m0 + m, k0 + k]
+var<workgroup> Bs: array<vec4<f32>, ${(t.bk * t.bn) / 4}>; // Bs[(k * BN + n) / 4][n % 4] = op(B)[k0 + k, n0 + n]`
+    : `var<workgroup> As: array<f32, ${t.bk * t.bm}>; // As[k * BM + m] = op(A)[m0 + m, k0 + k]
+var<workgroup> Bs: array<f32, ${t.bk * t.bn}>; // Bs[k * BN + n] = op(B)[k0 + k, n0 + n]`}
 
 @compute @workgroup_size(${tx}, ${ty})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -142,36 +181,29 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let bBase = P.bOff + zo * P.bSo + zi * P.bSi;
   let cBase = P.cOff + zo * P.cSo + zi * P.cSi;
   ${hasX ? "let xBase = P.xOff + zo * P.xSo + zi * P.xSi;" : ""}
-  var acc: array<array<f32, ${t.tn}>, ${t.tm}>;
+  ${vec ? `var acc: array<array<vec4<f32>, ${t.tn / 4}>, ${t.tm}>; // acc[i][jc][jj]: row i, column chunk jc, column jj` : `var acc: array<array<f32, ${t.tn}>, ${t.tm}>;`}
   for (var k0 = 0u; k0 < P.K; k0 += ${t.bk}u) {
     for (var r = 0u; r < ${(t.bm * t.bk) / threads}u; r++) {
       let l = tid + r * ${threads}u;
       ${loadA}
-      As[k * ${t.bm}u + m] = v;
+      ${vec ? `As[(k * ${t.bm}u + m) / 4u][m % 4u] = v;` : `As[k * ${t.bm}u + m] = v;`}
     }
     for (var r = 0u; r < ${(t.bn * t.bk) / threads}u; r++) {
       let l = tid + r * ${threads}u;
       ${loadB}
-      Bs[k * ${t.bn}u + n] = v;
+      ${vec ? `Bs[(k * ${t.bn}u + n) / 4u][n % 4u] = v;` : `Bs[k * ${t.bn}u + n] = v;`}
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < ${t.bk}u; kk++) {
-      var a: array<f32, ${t.tm}>;
-      var b: array<f32, ${t.tn}>;
-      for (var i = 0u; i < ${t.tm}u; i++) { a[i] = As[kk * ${t.bm}u + lid.y + i * ${ty}u]; }
-      for (var j = 0u; j < ${t.tn}u; j++) { b[j] = Bs[kk * ${t.bn}u + lid.x + j * ${tx}u]; }
-      for (var i = 0u; i < ${t.tm}u; i++) {
-        for (var j = 0u; j < ${t.tn}u; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
-      }
-    }
+    ${vec ? COMPUTE_VEC4(t, tx, ty) : COMPUTE_STRIDED(t, tx, ty)}
     workgroupBarrier();
   }
   for (var i = 0u; i < ${t.tm}u; i++) {
-    let m = m0 + lid.y + i * ${ty}u;
+    let m = m0 + ${vec ? `(i / 4u) * ${t.bm / (t.tm / 4)}u + lid.y * 4u + i % 4u` : `lid.y + i * ${ty}u`};
     if (m >= P.M) { continue; }
     for (var j = 0u; j < ${t.tn}u; j++) {
-      let n = n0 + lid.x + j * ${tx}u;
+      let n = n0 + ${vec ? `(j / 4u) * ${t.bn / (t.tn / 4)}u + lid.x * 4u + j % 4u` : `lid.x + j * ${tx}u`};
       if (n >= P.N) { continue; }
+      let accv = ${vec ? "acc[i][j / 4u][j % 4u]" : "acc[i][j]"};
       ${epi[epilogue]}
       let at = cBase + m * P.ldc + n;
       if (P.beta != 0.0) { C[at] = y + P.beta * C[at]; } else { C[at] = y; }
