@@ -99,3 +99,37 @@ gpuTest("batched matmul: per-head slices through two batch strides, accumulated 
   [Q, Kb, S].forEach((b) => rt.destroy(b));
   want.dispose();
 });
+
+for (const epilogue of ["none", ...EPILOGUES] as Epilogue[]) {
+  gpuTest(`split-K: 3 slices of K = 1100, Aᵀ @ Bᵀ, epilogue ${epilogue}, beta 1: TF.js's result`, async (rt) => {
+    const [M, K, N] = [21, 1100, 37];
+    const a = randomArray(M * K, 71);
+    const b = randomArray(K * N, 72);
+    const bias = randomArray(N, 73);
+    const x = randomArray(M * N, 74, -3, 3);
+    const prior = randomArray(M * N, 75);
+    const acc = tf.tidy(() => tf.mul(tf.matMul(tf.tensor2d(a, [K, M]), tf.tensor2d(b, [N, K]), true, true), 0.5));
+    const pre = tf.tidy(() => tf.add(acc, tf.tensor1d(bias)));
+    const y: Record<Epilogue, () => tf.Tensor> = {
+      none: () => acc.clone(),
+      bias: () => pre.clone(),
+      residual: () => tf.add(pre, tf.tensor2d(x, [M, N])),
+      gelu: () => gelu(pre),
+      geluGrad: () => tf.mul(tf.grad((h: tf.Tensor) => gelu(h))(tf.tensor2d(x, [M, N]), tf.onesLike(acc)), acc),
+    };
+    const expected = tf.tidy(() => tf.add(y[epilogue](), tf.tensor2d(prior, [M, N])));
+    const [A, B, Bias, X, C] = [upload(rt, a), upload(rt, b), upload(rt, bias), upload(rt, x), upload(rt, prior)];
+    const rec = record(rt);
+    matmul(rt, rec, {
+      M, N, K, alpha: 0.5, beta: 1, epilogue, transA: true, transB: true, split: 3,
+      a: { buf: A, offset: 0, ld: M }, b: { buf: B, offset: 0, ld: K }, c: { buf: C, offset: 0, ld: N },
+      ...(epilogue === "bias" || epilogue === "residual" || epilogue === "gelu" ? { bias: { buf: Bias, offset: 0 } } : {}),
+      x: { buf: X, offset: 0, ld: N },
+    });
+    await rec.submit();
+    const d = maxRelDiff(await rt.readF32(C, 0, M * N), await expected.data());
+    assert.ok(d < TOL, `split-K ${epilogue} differs by ${d}`);
+    [A, B, Bias, X, C].forEach((buf) => rt.destroy(buf));
+    tf.dispose([acc, pre, expected]);
+  });
+}

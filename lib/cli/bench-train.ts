@@ -8,7 +8,9 @@ import type { GPTModel } from "../model/gpt";
 import type { AdamW } from "../train/adamw";
 import type { ArrayBatch } from "../train/schedule";
 import { makeStepper, StepPath } from "../train/stepper";
+import { GpuTrainer } from "../train/gpu-trainer";
 import { round } from "./common";
+import { GpuStepProfile, profileGpuStep } from "./bench-kernels";
 
 /** One thing the benchmark does, in order: a training step, or an evaluation over some batches (torch_bench.py's job format). */
 export type BenchEvent = { train?: ArrayBatch; eval?: ArrayBatch[] };
@@ -23,6 +25,8 @@ export interface TrainingTimes {
   evalSeconds: number;
   /** GPU path: compute dispatches of each step */
   dispatches: number[];
+  /** GPU path with `profile`: one more step's GPU time by kernel */
+  gpuProfile?: GpuStepProfile;
 }
 
 export function median(xs: number[]): number {
@@ -37,7 +41,7 @@ export async function benchTraining(
   model: GPTModel,
   optimizer: AdamW,
   events: BenchEvent[],
-  opts: { schedule: boolean; path: StepPath },
+  opts: { schedule: boolean; path: StepPath; profile?: boolean },
   say: (line: string) => void,
 ): Promise<TrainingTimes> {
   const stepper = await makeStepper(model, optimizer, { path: opts.path });
@@ -68,6 +72,8 @@ export async function benchTraining(
       if (!opts.schedule || i % 20 === 0) say(`step ${i + 1}/${steps}: (${shape.join(", ")}) loss ${loss.toFixed(3)} in ${dt.toFixed(3)} s${calls}`);
     }
     out.scheduleSeconds = (performance.now() - s0) / 1000;
+    const first = events.find((e) => e.train)?.train;
+    if (opts.profile && stepper instanceof GpuTrainer && first) out.gpuProfile = await profileGpuStep(stepper, first, out.stepTimes.length + 1, say);
     await stepper.sync(); // the model holds the trained weights for what follows (generation, a profile)
   } finally {
     stepper.dispose();
@@ -84,5 +90,6 @@ export function trainingFigures(t: TrainingTimes): Record<string, unknown> {
     train_tokens_per_s: t.stepTimes.length ? round(t.padded / seconds) : null,
     real_tokens_per_s: t.stepTimes.length ? round(t.real / seconds) : null,
     ...(t.dispatches.length ? { dispatches_per_step: Math.max(...t.dispatches) } : {}),
+    ...(t.gpuProfile ? { gpu_profile: t.gpuProfile } : {}),
   };
 }

@@ -57,6 +57,7 @@ import { trainingMemoryProblem, wasmHeapBytes } from "../engine/memory";
 import { parseBackend, parseIntOption, parseNumberOption, round, runCli, startEngine } from "./common";
 import { benchGeneration } from "./bench-generate";
 import { BenchEvent, benchTraining, trainingFigures } from "./bench-train";
+import { benchKernels } from "./bench-kernels";
 import { runTorchBench } from "./bench-torch";
 import { profileOneStep } from "./bench-profile";
 import { benchResponses } from "./bench-responses";
@@ -79,6 +80,7 @@ interface Options {
   vsTorch?: boolean;
   torchDevice: string;
   tfjsPath?: boolean;
+  kernels?: boolean;
   profile?: boolean;
   responses?: string;
   loraRank?: number;
@@ -138,6 +140,7 @@ async function main(): Promise<void> {
     .option("--profile", "after the timed steps, one more step under tf.profile: time by kernel, and what is overhead")
     .option("--vs-torch", "also run the PyTorch and transformers reference ($COURSE_PYTHON, $COURSE_HF_PYTHON, .cache/venv or python3) on the same batches and prompts and print the ratios")
     .option("--torch-device <device>", "where the PyTorch reference runs: cpu, or cuda for the GPU beside ours", "cpu")
+    .option("--kernels", "instead: the GPU path's matmul on GPT-2's shapes, every tile, in TFLOP/s (webgpu engine)")
     .option("--tfjs-path", "on webgpu, train with TF.js ops instead of the course's own WebGPU kernels (the plain path, to compare)")
     .option("--backend <name>", "engine: auto | tensorflow | webgpu | wasm | cpu (default: COURSE_BACKEND or auto)", parseBackend)
     .option("--batch-size <n>", "sequences per batch", parseIntOption("batch-size", 1), BOOK_BATCH_SIZE)
@@ -151,6 +154,10 @@ async function main(): Promise<void> {
   }
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const engine = await startEngine(opts.backend, true); // stderr: stdout is the JSON line
+  if (opts.kernels) {
+    console.log(JSON.stringify({ impl: "tfjs", backend: engine.name, engine: engine.reason, kernels: await benchKernels(say) }));
+    return;
+  }
   if (opts.responses !== undefined) {
     const line = await benchResponses(opts.responses, { data: opts.data, maxNewTokens: opts.maxNewTokens, batchSize: opts.genBatch, vsTorch: Boolean(opts.vsTorch) }, say);
     console.log(JSON.stringify({ impl: "tfjs", tfjs: tf.version_core, backend: engine.name, engine: engine.reason, model_dir: opts.responses, ...line, peak_rss_mib: Math.round(peakRssMiB()) }));
@@ -181,11 +188,11 @@ async function main(): Promise<void> {
   // past wasm's heap the step runs out of memory (or hangs, threaded): skip it and say why
   const trainSkipped = trainingMemoryProblem(model.numParams(), engine.name, lora?.numParams());
   if (trainSkipped) say(`skipping training: ${trainSkipped}`);
-  const timed = trainSkipped ? null : await benchTraining(model, optimizer, events, { schedule: Boolean(opts.schedule), path: opts.tfjsPath ? "tfjs" : "auto" }, say);
+  const timed = trainSkipped ? null : await benchTraining(model, optimizer, events, { schedule: Boolean(opts.schedule), path: opts.tfjsPath ? "tfjs" : "auto", profile: opts.profile }, say);
   const stepTimes = timed?.stepTimes ?? [];
   const i = stepTimes.length;
-  // the profile is TF.js's (tf.profile): of a TF.js step, whatever path the timed steps took
-  const profile = opts.profile && stepTimes.length > 0 ? await profileOneStep(model, optimizer, batches[0], i + 1, say) : undefined;
+  // on the TF.js path, the profile is tf.profile's of one more step (the GPU path profiled its own, bench-kernels.ts)
+  const profile = opts.profile && stepTimes.length > 0 && timed?.path === "tfjs" ? await profileOneStep(model, optimizer, batches[0], i + 1, say) : undefined;
 
   const gen = await benchGeneration(model, prompts, { maxNewTokens: opts.maxNewTokens, batchSize: opts.genBatch }, say);
 

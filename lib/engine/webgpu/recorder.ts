@@ -5,6 +5,7 @@
  */
 import { GpuRuntime, Kernel, MAX_WORKGROUPS, SLOTS_PER_PAGE, UNIFORM_SLOT_BYTES, UNIFORM_WORDS } from "./runtime";
 import type { Buf } from "./runtime";
+import { PROFILE_CAPACITY } from "./profiler";
 
 /** Start recording a batch of work on `rt`. Record and submit without awaiting in between: uniform pages are shared. */
 export function record(rt: GpuRuntime): Recorder {
@@ -17,6 +18,8 @@ export class Recorder {
   private pass: GPUComputePassEncoder | null = null;
   private slots = 0;
   private words = new Uint32Array(SLOTS_PER_PAGE * UNIFORM_WORDS);
+  /** while profiling: the label of each timed dispatch, in order */
+  private readonly timed: string[] = [];
 
   constructor(private readonly rt: GpuRuntime) {
     this.encoder = rt.device.createCommandEncoder();
@@ -26,7 +29,7 @@ export class Recorder {
    * One dispatch of `kernel` on `bufs` (bindings 1..n) with uniform words `params` (u32 each; floats
    * through f32bits) over `grid` workgroups. A dimension past MAX_WORKGROUPS is a bug in the caller.
    */
-  dispatch(kernel: Kernel, bufs: readonly Buf[], params: ArrayLike<number>, grid: readonly number[]): void {
+  dispatch(kernel: Kernel, bufs: readonly Buf[], params: ArrayLike<number>, grid: readonly number[], label = kernel.spec.key): void {
     const [x, y = 1, z = 1] = grid;
     if (x === 0 || y === 0 || z === 0) return;
     if (x > MAX_WORKGROUPS || y > MAX_WORKGROUPS || z > MAX_WORKGROUPS) {
@@ -42,10 +45,19 @@ export class Recorder {
     this.words.set(params, slot * UNIFORM_WORDS);
     const page = Math.floor(slot / SLOTS_PER_PAGE);
     const group = this.rt.bindGroup(kernel, bufs, page);
+    const profiler = this.rt.profiler;
+    if (profiler !== null && this.timed.length < PROFILE_CAPACITY) {
+      // a pass of its own, with a timestamp at its start and end
+      this.endPass();
+      const i = this.timed.length;
+      this.timed.push(label);
+      this.pass = this.encoder.beginComputePass({ timestampWrites: { querySet: profiler.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+    }
     this.pass ??= this.encoder.beginComputePass();
     this.pass.setPipeline(kernel.pipeline);
     this.pass.setBindGroup(0, group, [(slot % SLOTS_PER_PAGE) * UNIFORM_SLOT_BYTES]);
     this.pass.dispatchWorkgroups(x, y, z);
+    if (profiler !== null) this.endPass();
     this.rt.dispatches++;
   }
 
@@ -77,12 +89,15 @@ export class Recorder {
       const from = p * SLOTS_PER_PAGE * UNIFORM_WORDS;
       device.queue.writeBuffer(this.rt.page(p), 0, this.words.buffer, from * 4, used * UNIFORM_SLOT_BYTES);
     }
+    const profiler = this.rt.profiler;
+    if (profiler !== null && this.timed.length > 0) profiler.encodeResolve(this.encoder, this.timed.length);
     if (this.rt.validate) device.pushErrorScope("validation");
     device.queue.submit([this.encoder.finish()]);
     if (this.rt.validate) {
       const error = await device.popErrorScope();
       if (error !== null) throw new Error(`webgpu: ${error.message}`);
     }
+    if (profiler !== null && this.timed.length > 0) await profiler.collect(this.timed);
   }
 }
 

@@ -19,6 +19,7 @@
  */
 import { ConfigError } from "../../core/errors";
 import { webgpuDevice } from "./index";
+import type { GpuProfiler } from "./profiler";
 
 /** One GPU buffer made by the runtime, with an id for the bind-group cache. */
 export interface Buf {
@@ -81,6 +82,8 @@ export class GpuRuntime {
   dispatches = 0;
   /** device-side copies and clears recorded (not dispatches, counted apart) */
   transfers = 0;
+  /** while set, every dispatch is timed on the GPU (profiler.ts) */
+  profiler: GpuProfiler | null = null;
   /** check each submit for validation errors and throw them (tests; slower: it waits on the device) */
   validate = process.env.COURSE_WEBGPU_VALIDATE === "1";
   private nextId = 1;
@@ -88,6 +91,7 @@ export class GpuRuntime {
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly pages: GPUBuffer[] = [];
   private staging: GPUBuffer | null = null;
+  private scratchBuf: Buf | null = null;
 
   /** validation and out-of-memory errors the device reported outside an error scope, oldest first */
   readonly errors: string[] = [];
@@ -172,6 +176,19 @@ export class GpuRuntime {
     return this.pages[i];
   }
 
+  /**
+   * A scratch buffer of at least `bytes`, shared by every kernel that needs one for the length of a dispatch
+   * pair (split-K's partial sums): dispatches run in order, so one user's data is consumed before the next
+   * one writes. Grown (never shrunk) as asked.
+   */
+  scratch(bytes: number): Buf {
+    if (this.scratchBuf === null || this.scratchBuf.bytes < bytes) {
+      if (this.scratchBuf !== null) this.destroy(this.scratchBuf);
+      this.scratchBuf = this.buffer(Math.min(Math.max(bytes, this.scratchBuf?.bytes ?? 0) * 1.25, this.maxBindingBytes), "scratch");
+    }
+    return this.scratchBuf;
+  }
+
   /** Write host data into a buffer at a byte offset (queued: runs before later submits). */
   write(buf: Buf, offsetBytes: number, data: ArrayBufferView): void {
     this.device.queue.writeBuffer(buf.buffer, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
@@ -205,6 +222,8 @@ export class GpuRuntime {
 
   /** Free every buffer this runtime holds for itself (uniform pages, staging); callers free theirs. */
   dispose(): void {
+    if (this.scratchBuf !== null) this.destroy(this.scratchBuf);
+    this.scratchBuf = null;
     for (const p of this.pages) p.destroy();
     this.pages.length = 0;
     this.staging?.destroy();

@@ -105,12 +105,12 @@ function recordLayerBackward(p: Pass, l: number, grads: Arenas, d: BackwardBuffe
 
   // feed-forward: x'' = x' + GELU(h) @ W2 + b2
   biasGrad(rt, rec, N, C, dres, gw("fc2.b"));
-  matmul(rt, rec, { M: 4 * C, N: C, K: N, transA: true, a: { buf: L.fcg, offset: 0, ld: 4 * C }, b: dres, c: { ...gw("fc2.w"), ld: C } }); // (4C, N) @ (N, C)
-  matmul(rt, rec, { M: N, N: 4 * C, K: C, transB: true, epilogue: "geluGrad", x: { buf: L.fch, offset: 0, ld: 4 * C }, a: dres, b: { ...w("fc2.w"), ld: C }, c: { buf: d.dh, offset: 0, ld: 4 * C } }); // (N, C) @ (C, 4C)
+  matmul(rt, rec, { label: "fc2 dW", M: 4 * C, N: C, K: N, transA: true, a: { buf: L.fcg, offset: 0, ld: 4 * C }, b: dres, c: { ...gw("fc2.w"), ld: C } }); // (4C, N) @ (N, C)
+  matmul(rt, rec, { label: "fc2 dx", M: N, N: 4 * C, K: C, transB: true, epilogue: "geluGrad", x: { buf: L.fch, offset: 0, ld: 4 * C }, a: dres, b: { ...w("fc2.w"), ld: C }, c: { buf: d.dh, offset: 0, ld: 4 * C } }); // (N, C) @ (C, 4C)
   const dh = { buf: d.dh, offset: 0, ld: 4 * C };
   biasGrad(rt, rec, N, 4 * C, dh, gw("fc.b"));
-  matmul(rt, rec, { M: C, N: 4 * C, K: N, transA: true, a: { buf: L.ln2, offset: 0, ld: C }, b: dh, c: { ...gw("fc.w"), ld: 4 * C } }); // (C, N) @ (N, 4C)
-  matmul(rt, rec, { M: N, N: C, K: 4 * C, transB: true, a: dh, b: { ...w("fc.w"), ld: 4 * C }, c: { buf: d.da, offset: 0, ld: C } }); // (N, 4C) @ (4C, C)
+  matmul(rt, rec, { label: "fc dW", M: C, N: 4 * C, K: N, transA: true, a: { buf: L.ln2, offset: 0, ld: C }, b: dh, c: { ...gw("fc.w"), ld: 4 * C } }); // (C, N) @ (N, 4C)
+  matmul(rt, rec, { label: "fc dx", M: N, N: C, K: 4 * C, transB: true, a: dh, b: { ...w("fc.w"), ld: 4 * C }, c: { buf: d.da, offset: 0, ld: C } }); // (N, 4C) @ (4C, C)
   const ln2 = w("ln2.scale");
   layerNormBackward(rt, rec, { rows: N, C }, { buf: d.da, offset: 0 }, { buf: L.resMid, offset: 0 }, ln2.buf, ln2.offset, { buf: L.ln2s, offset: 0 }, { buf: d.dres, offset: 0 }, true);
   const g2 = gw("ln2.scale");
@@ -118,8 +118,8 @@ function recordLayerBackward(p: Pass, l: number, grads: Arenas, d: BackwardBuffe
 
   // attention's projection: x' = x + ctx @ Wo + bo
   biasGrad(rt, rec, N, C, dres, gw("proj.b"));
-  matmul(rt, rec, { M: C, N: C, K: N, transA: true, a: { buf: L.ctx, offset: 0, ld: C }, b: dres, c: { ...gw("proj.w"), ld: C } });
-  matmul(rt, rec, { M: N, N: C, K: C, transB: true, a: dres, b: { ...w("proj.w"), ld: C }, c: { buf: d.dctx, offset: 0, ld: C } });
+  matmul(rt, rec, { label: "proj dW", M: C, N: C, K: N, transA: true, a: { buf: L.ctx, offset: 0, ld: C }, b: dres, c: { ...gw("proj.w"), ld: C } });
+  matmul(rt, rec, { label: "proj dx", M: N, N: C, K: C, transB: true, a: dres, b: { ...w("proj.w"), ld: C }, c: { buf: d.dctx, offset: 0, ld: C } });
 
   // attention, per row b and head h: ctx = w v, w = softmax(q kᵀ / √d)
   const qkv = qkvView(p, l);
@@ -129,17 +129,17 @@ function recordLayerBackward(p: Pass, l: number, grads: Arenas, d: BackwardBuffe
   const datt = { buf: d.datt, offset: 0, ld: T, so: H * T * T, si: T * T };
   const part = (k: number) => ({ buf: qkv.buf, offset: k * C, ld: 3 * C, so: qkv.batchStride, si: hd }); // q, k or v (T, d)
   const dpart = (k: number) => ({ buf: d.dqkv, offset: k * C, ld: 3 * C, so: T * 3 * C, si: hd });
-  matmul(rt, rec, { M: T, N: T, K: hd, ...heads, transB: true, a: dctx, b: part(2), c: datt }); // dw = dctx vᵀ
-  matmul(rt, rec, { M: T, N: hd, K: T, ...heads, transA: true, a: att, b: dctx, c: dpart(2) }); // dv = wᵀ dctx
+  matmul(rt, rec, { label: "attn dw", M: T, N: T, K: hd, ...heads, transB: true, a: dctx, b: part(2), c: datt }); // dw = dctx vᵀ
+  matmul(rt, rec, { label: "attn dv", M: T, N: hd, K: T, ...heads, transA: true, a: att, b: dctx, c: dpart(2) }); // dv = wᵀ dctx
   attentionSoftmaxBackward(rt, rec, { Z: B * H, Tq: T, Tk: T, past: 0 }, { buf: L.att, offset: 0 }, { buf: d.datt, offset: 0 }, 1 / Math.sqrt(hd));
-  matmul(rt, rec, { M: T, N: hd, K: T, ...heads, a: datt, b: part(1), c: dpart(0) }); // dq = ds k
-  matmul(rt, rec, { M: T, N: hd, K: T, ...heads, transA: true, a: datt, b: part(0), c: dpart(1) }); // dk = dsᵀ q
+  matmul(rt, rec, { label: "attn dq", M: T, N: hd, K: T, ...heads, a: datt, b: part(1), c: dpart(0) }); // dq = ds k
+  matmul(rt, rec, { label: "attn dk", M: T, N: hd, K: T, ...heads, transA: true, a: datt, b: part(0), c: dpart(1) }); // dk = dsᵀ q
 
   // q|k|v = LN1(x) @ Wqkv + bqkv
   const dqkv = { buf: d.dqkv, offset: 0, ld: 3 * C };
   if (cfg.qkvBias) biasGrad(rt, rec, N, 3 * C, dqkv, gw("qkv.b"));
-  matmul(rt, rec, { M: C, N: 3 * C, K: N, transA: true, a: { buf: L.ln1, offset: 0, ld: C }, b: dqkv, c: { ...gw("qkv.w"), ld: 3 * C } });
-  matmul(rt, rec, { M: N, N: C, K: 3 * C, transB: true, a: dqkv, b: { ...w("qkv.w"), ld: 3 * C }, c: { buf: d.da, offset: 0, ld: C } });
+  matmul(rt, rec, { label: "qkv dW", M: C, N: 3 * C, K: N, transA: true, a: { buf: L.ln1, offset: 0, ld: C }, b: dqkv, c: { ...gw("qkv.w"), ld: 3 * C } });
+  matmul(rt, rec, { label: "qkv dx", M: N, N: C, K: 3 * C, transB: true, a: dqkv, b: { ...w("qkv.w"), ld: 3 * C }, c: { buf: d.da, offset: 0, ld: C } });
   const ln1 = w("ln1.scale");
   layerNormBackward(rt, rec, { rows: N, C }, { buf: d.da, offset: 0 }, { buf: acts.resIn(l), offset: 0 }, ln1.buf, ln1.offset, { buf: L.ln1s, offset: 0 }, { buf: d.dres, offset: 0 }, true);
   const g1 = gw("ln1.scale");

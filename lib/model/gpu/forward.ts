@@ -88,14 +88,14 @@ function recordLayer(p: Pass, l: number): void {
   const bias = cfg.qkvBias ? { bias: arena("qkv.b") } : {};
   // (one matmul over all N rows without a cache; one per row b into the cache, whose rows are Tmax apart)
   const rowsAtOnce = p.cache === undefined ? { M: N, outer: 1 } : { M: p.T, outer: p.B };
-  matmul(rt, rec, {
+  matmul(rt, rec, { label: "qkv",
     ...rowsAtOnce, N: 3 * C, K: C, epilogue: cfg.qkvBias ? "bias" : "none", ...bias,
     a: { buf: L.ln1, offset: 0, ld: C, so: p.T * C }, b: { ...arena("qkv.w"), ld: 3 * C }, c: { buf: qkv.buf, offset: qkv.offset, ld: 3 * C, so: qkv.batchStride },
   });
   // scores (B·H, T, Tk) = q (T, d) @ kᵀ (d, Tk) / √d, per row b and head h
   const Tk = qkv.keys;
   const keysAt = qkv.offset - qkv.past * 3 * C; // position 0 of the keys
-  matmul(rt, rec, {
+  matmul(rt, rec, { label: "scores",
     M: p.T, N: Tk, K: d, outer: p.B, inner: H, transB: true, alpha: 1 / Math.sqrt(d),
     a: { buf: qkv.buf, offset: qkv.offset, ld: 3 * C, so: qkv.batchStride, si: d },
     b: { buf: qkv.buf, offset: keysAt + C, ld: 3 * C, so: qkv.batchStride, si: d },
@@ -104,26 +104,26 @@ function recordLayer(p: Pass, l: number): void {
   const pad = p.cache?.padded ? { heads: H, bias: PAD_BIAS } : null;
   attentionSoftmax(rt, rec, { Z: p.B * H, Tq: p.T, Tk, past: qkv.past }, { buf: L.att, offset: 0 }, { buf: p.metaBuf, offset: p.meta.pads }, pad);
   // context (T, d) = weights (T, Tk) @ v (Tk, d), written as head h's columns of (N, C)
-  matmul(rt, rec, {
+  matmul(rt, rec, { label: "context",
     M: p.T, N: d, K: Tk, outer: p.B, inner: H,
     a: { buf: L.att, offset: 0, ld: Tk, so: H * p.T * Tk, si: p.T * Tk },
     b: { buf: qkv.buf, offset: keysAt + 2 * C, ld: 3 * C, so: qkv.batchStride, si: d },
     c: { buf: L.ctx, offset: 0, ld: C, so: p.T * C, si: d },
   });
   // x' (N, C) = x + ctx @ Wo + bo
-  matmul(rt, rec, {
+  matmul(rt, rec, { label: "proj",
     M: N, N: C, K: C, epilogue: "residual", bias: arena("proj.b"), x: { buf: x, offset: 0, ld: C },
     a: { buf: L.ctx, offset: 0, ld: C }, b: { ...arena("proj.w"), ld: C }, c: { buf: mid, offset: 0, ld: C },
   });
   const ln2 = arena("ln2.scale");
   layerNormForward(rt, rec, { rows: N, C }, { buf: mid, offset: 0 }, { buf: L.ln2, offset: 0 }, ln2.buf, ln2.offset, arena("ln2.shift").offset, { buf: L.ln2s, offset: 0 }, LAYERNORM_EPS);
   // fcg (N, 4C) = GELU(ln2 @ W1 + b1), keeping the pre-activation fch for the backward pass
-  matmul(rt, rec, {
+  matmul(rt, rec, { label: "fc",
     M: N, N: 4 * C, K: C, epilogue: "gelu", bias: arena("fc.b"), x: { buf: L.fch, offset: 0, ld: 4 * C },
     a: { buf: L.ln2, offset: 0, ld: C }, b: { ...arena("fc.w"), ld: 4 * C }, c: { buf: L.fcg, offset: 0, ld: 4 * C },
   });
   // x'' (N, C) = x' + fcg @ W2 + b2
-  matmul(rt, rec, {
+  matmul(rt, rec, { label: "fc2",
     M: N, N: C, K: 4 * C, epilogue: "residual", bias: arena("fc2.b"), x: { buf: mid, offset: 0, ld: C },
     a: { buf: L.fcg, offset: 0, ld: 4 * C }, b: { ...arena("fc2.w"), ld: C }, c: { buf: p.acts.resIn(l + 1), offset: 0, ld: C },
   });

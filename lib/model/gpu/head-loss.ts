@@ -30,7 +30,7 @@ export function recordLogits(p: Pass, rows: number, r0 = 0): void {
   params.layout.blocks.forEach(([start, count], j) => {
     // logits[:, start …] (rows, count) = xf (rows, C) @ head_jᵀ, head_j stored (count, C)
     const xf = { buf: acts.xf, offset: r0 * C, ld: C };
-    matmul(rt, rec, { M: rows, N: count, K: C, transB: true, a: xf, b: { ...params.at(`head.${j}`), ld: C }, c: { buf: acts.logits, offset: start, ld: V } });
+    matmul(rt, rec, { label: "logits", M: rows, N: count, K: C, transB: true, a: xf, b: { ...params.at(`head.${j}`), ld: C }, c: { buf: acts.logits, offset: start, ld: V } });
   });
 }
 
@@ -48,9 +48,9 @@ export function recordHeadLoss(p: Pass, K: number, R: number, grads?: { arenas: 
     blocks.forEach(([start, count], j) => {
       const dlogits = { buf: acts.logits, offset: start, ld: V }; // (rows, count) of the (rows, V) gradient
       // dxf (rows, C) = Σ_j dlogits_j (rows, count) @ head_j (count, C)
-      matmul(rt, rec, { M: rows, N: C, K: count, a: dlogits, b: { ...params.at(`head.${j}`), ld: C }, c: { buf: grads.dxf, offset: r0 * C, ld: C }, beta: j > 0 ? 1 : 0 });
+      matmul(rt, rec, { label: "head dx", M: rows, N: C, K: count, a: dlogits, b: { ...params.at(`head.${j}`), ld: C }, c: { buf: grads.dxf, offset: r0 * C, ld: C }, beta: j > 0 ? 1 : 0 });
       // dhead_j (count, C) = Σ_row blocks dlogits_jᵀ (count, rows) @ xf (rows, C)
-      matmul(rt, rec, { M: count, N: C, K: rows, transA: true, a: dlogits, b: xf, c: { ...grads.arenas.at(`head.${j}`), ld: C }, beta: r0 > 0 ? 1 : 0 });
+      matmul(rt, rec, { label: "head dW", M: count, N: C, K: rows, transA: true, a: dlogits, b: xf, c: { ...grads.arenas.at(`head.${j}`), ld: C }, beta: r0 > 0 ? 1 : 0 });
     });
   }
   lossMean(rt, rec, K, { buf: acts.losses, offset: 0 }, { buf: acts.loss, offset: 0 }, 1 / K);

@@ -22,6 +22,7 @@
  * Grid: (⌈N / BN⌉, ⌈M / BM⌉, batch). Edges (M, N, K not multiples of the tile) load zeros.
  */
 import { f32bits, GpuRuntime, Kernel } from "../runtime";
+import { grid2d } from "./wgsl";
 import type { Recorder } from "../recorder";
 import type { Buf } from "../runtime";
 
@@ -73,11 +74,31 @@ export interface MatmulArgs {
   inner?: number;
   /** force a tile shape (tests); default: chosen from the output's size */
   tile?: string;
+  /** slices of K (split-K, for small grids with a long K); default: chooseSplit */
+  split?: number;
+  /** what this matmul is, for the profiler's table (e.g. "fc2 dW") */
+  label?: string;
 }
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const usesBias = (e: Epilogue) => e === "bias" || e === "residual" || e === "gelu";
 const usesX = (e: Epilogue) => e === "residual" || e === "gelu" || e === "geluGrad";
+
+/** WGSL computing `y` from `accv` (the sum), as the epilogue wants; X at xBase with row stride P.ldx. */
+const EPILOGUE: Record<Epilogue, string> = {
+  none: "let y = accv * P.alpha;",
+  bias: "let y = accv * P.alpha + Bias[P.biasOff + n];",
+  residual: "let y = accv * P.alpha + Bias[P.biasOff + n] + X[xBase + m * P.ldx + n];",
+  gelu: `let pre = accv * P.alpha + Bias[P.biasOff + n];
+      X[xBase + m * P.ldx + n] = pre;
+      let u = clamp(${SQRT_2_OVER_PI} * (pre + 0.044715 * pre * pre * pre), -15.0, 15.0);
+      let y = 0.5 * pre * (1.0 + tanh(u));`,
+  geluGrad: `let h = X[xBase + m * P.ldx + n];
+      let u = clamp(${SQRT_2_OVER_PI} * (h + 0.044715 * h * h * h), -15.0, 15.0);
+      let th = tanh(u);
+      let d = 0.5 * (1.0 + th) + 0.5 * h * (1.0 - th * th) * ${SQRT_2_OVER_PI} * (1.0 + 3.0 * 0.044715 * h * h);
+      let y = accv * P.alpha * d;`,
+};
 
 /** The K loop's inner step, strided ownership: thread (x, y) owns rows y + i·(BM/TM) and columns x + j·(BN/TN). */
 const COMPUTE_STRIDED = (t: Tile, tx: number, ty: number) => `
@@ -127,36 +148,23 @@ export function matmulSource(transA: boolean, transB: boolean, epilogue: Epilogu
   const loadA = transA
     ? `let k = l / ${t.bm}u; let m = l % ${t.bm}u;
         let gm = m0 + m; let gk = k0 + k;
-        var v = 0.0; if (gm < P.M && gk < P.K) { v = A[aBase + gk * P.lda + gm]; }`
+        var v = 0.0; if (gm < P.M && gk < kEnd) { v = A[aBase + gk * P.lda + gm]; }`
     : `let k = l % ${t.bk}u; let m = l / ${t.bk}u;
         let gm = m0 + m; let gk = k0 + k;
-        var v = 0.0; if (gm < P.M && gk < P.K) { v = A[aBase + gm * P.lda + gk]; }`;
+        var v = 0.0; if (gm < P.M && gk < kEnd) { v = A[aBase + gm * P.lda + gk]; }`;
   const loadB = transB
     ? `let k = l % ${t.bk}u; let n = l / ${t.bk}u;
         let gn = n0 + n; let gk = k0 + k;
-        var v = 0.0; if (gn < P.N && gk < P.K) { v = B[bBase + gn * P.ldb + gk]; }`
+        var v = 0.0; if (gn < P.N && gk < kEnd) { v = B[bBase + gn * P.ldb + gk]; }`
     : `let k = l / ${t.bn}u; let n = l % ${t.bn}u;
         let gn = n0 + n; let gk = k0 + k;
-        var v = 0.0; if (gn < P.N && gk < P.K) { v = B[bBase + gk * P.ldb + gn]; }`;
-  const epi: Record<Epilogue, string> = {
-    none: "let y = accv * P.alpha;",
-    bias: "let y = accv * P.alpha + Bias[P.biasOff + n];",
-    residual: "let y = accv * P.alpha + Bias[P.biasOff + n] + X[xBase + m * P.ldx + n];",
-    gelu: `let pre = accv * P.alpha + Bias[P.biasOff + n];
-          X[xBase + m * P.ldx + n] = pre;
-          let u = clamp(${SQRT_2_OVER_PI} * (pre + 0.044715 * pre * pre * pre), -15.0, 15.0);
-          let y = 0.5 * pre * (1.0 + tanh(u));`,
-    geluGrad: `let h = X[xBase + m * P.ldx + n];
-          let u = clamp(${SQRT_2_OVER_PI} * (h + 0.044715 * h * h * h), -15.0, 15.0);
-          let th = tanh(u);
-          let d = 0.5 * (1.0 + th) + 0.5 * h * (1.0 - th * th) * ${SQRT_2_OVER_PI} * (1.0 + 3.0 * 0.044715 * h * h);
-          let y = accv * P.alpha * d;`,
-  };
+        var v = 0.0; if (gn < P.N && gk < kEnd) { v = B[bBase + gk * P.ldb + gn]; }`;
+
   return /* wgsl */ `
 struct Params {
   M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, ldx: u32, inner: u32,
   aOff: u32, aSo: u32, aSi: u32, bOff: u32, bSo: u32, bSi: u32, cOff: u32, cSo: u32,
-  cSi: u32, xOff: u32, xSo: u32, xSi: u32, biasOff: u32, alpha: f32, beta: f32,
+  cSi: u32, xOff: u32, xSo: u32, xSi: u32, biasOff: u32, alpha: f32, beta: f32, kPer: u32, kSplit: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
@@ -182,7 +190,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let cBase = P.cOff + zo * P.cSo + zi * P.cSi;
   ${hasX ? "let xBase = P.xOff + zo * P.xSo + zi * P.xSi;" : ""}
   ${vec ? `var acc: array<array<vec4<f32>, ${t.tn / 4}>, ${t.tm}>; // acc[i][jc][jj]: row i, column chunk jc, column jj` : `var acc: array<array<f32, ${t.tn}>, ${t.tm}>;`}
-  for (var k0 = 0u; k0 < P.K; k0 += ${t.bk}u) {
+  // split-K (kSplit > 0): workgroup layer z sums k in [z·kPer, (z+1)·kPer) into its own slice of C
+  let kBegin = wid.z * P.kSplit;
+  let kEnd = min(P.K, kBegin + P.kPer);
+  for (var k0 = kBegin; k0 < kEnd; k0 += ${t.bk}u) {
     for (var r = 0u; r < ${(t.bm * t.bk) / threads}u; r++) {
       let l = tid + r * ${threads}u;
       ${loadA}
@@ -204,12 +215,45 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let n = n0 + ${vec ? `(j / 4u) * ${t.bn / (t.tn / 4)}u + lid.x * 4u + j % 4u` : `lid.x + j * ${tx}u`};
       if (n >= P.N) { continue; }
       let accv = ${vec ? "acc[i][j / 4u][j % 4u]" : "acc[i][j]"};
-      ${epi[epilogue]}
+      ${EPILOGUE[epilogue]}
       let at = cBase + m * P.ldc + n;
       if (P.beta != 0.0) { C[at] = y + P.beta * C[at]; } else { C[at] = y; }
     }
   }
 }`;
+}
+
+/** WGSL of split-K's second pass: C = epilogue(alpha · Σ_s partial_s) [+ beta · C], one thread per value. */
+function reduceSource(epilogue: Epilogue): string {
+  const [hasBias, hasX] = [usesBias(epilogue), usesX(epilogue)];
+  return /* wgsl */ `
+struct Params { M: u32, N: u32, S: u32, ldc: u32, cOff: u32, ldx: u32, xOff: u32, biasOff: u32, alpha: f32, beta: f32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> Part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+${hasBias ? "@group(0) @binding(3) var<storage, read> Bias: array<f32>;" : ""}
+${hasX ? `@group(0) @binding(${hasBias ? 4 : 3}) var<storage, ${epilogue === "gelu" ? "read_write" : "read"}> X: array<f32>;` : ""}
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.y * nwg.x * 256u + gid.x;
+  if (i >= P.M * P.N) { return; }
+  let m = i / P.N;
+  let n = i % P.N;
+  let xBase = P.xOff;
+  var accv = 0.0;
+  for (var s = 0u; s < P.S; s++) { accv += Part[s * P.M * P.N + i]; }
+  ${EPILOGUE[epilogue]}
+  let at = P.cOff + m * P.ldc + n;
+  if (P.beta != 0.0) { C[at] = y + P.beta * C[at]; } else { C[at] = y; }
+}`;
+}
+
+/** Slices of K for split-K: enough workgroups for a large GPU when the tile grid alone is small and K long; 1 otherwise. */
+export function chooseSplit(M: number, N: number, K: number, batch: number, tile: string): number {
+  const t = TILES[tile];
+  const tiles = Math.ceil(M / t.bm) * Math.ceil(N / t.bn) * batch;
+  if (batch > 1 || tiles >= 256 || K < 1024) return 1;
+  return Math.max(1, Math.min(8, Math.ceil(256 / tiles), Math.floor(K / 512)));
 }
 
 /** The tile for an output of M × N × batch: the largest that still gives the GPU enough workgroups. */
@@ -250,10 +294,25 @@ export function matmul(rt: GpuRuntime, rec: Recorder, args: MatmulArgs): void {
     if (!x) throw new Error(`matmul: epilogue ${epilogue} needs x`);
     bufs.push(x.buf);
   }
+  const label = `matmul ${args.label ?? ""} ${tile}`.replace("  ", " ");
+  const split = args.split ?? chooseSplit(M, N, K, outer * inner, tile);
+  if (split > 1) {
+    // split-K: S slices of K, each into its own (M, N) partial of the runtime's scratch, then one pass sums them
+    const kPer = Math.ceil(K / split / t.bk) * t.bk;
+    const slices = Math.ceil(K / kPer);
+    const part = rt.scratch(slices * M * N * 4);
+    const plain = matmulKernel(rt, args.transA ?? false, args.transB ?? false, "none", tile);
+    const words = [M, N, K, a.ld, b.ld, N, 0, 1, a.offset, 0, 0, b.offset, 0, 0, 0, M * N, 0, 0, 0, 0, 0, f32bits(1), f32bits(0), kPer, kPer];
+    rec.dispatch(plain, [a.buf, b.buf, part], words, [Math.ceil(N / t.bn), Math.ceil(M / t.bm), slices], `${label} split ${slices}`);
+    const reduce = rt.kernel({ key: `matmul-reduce-${epilogue}`, code: reduceSource(epilogue), bindings: ["read", "write", ...bufs.slice(3).map((_, i) => (i === bufs.length - 4 && epilogue === "gelu" ? "write" : "read") as "read" | "write")] });
+    const rw = [M, N, slices, c.ld, c.offset, x?.ld ?? 0, x?.offset ?? 0, args.bias?.offset ?? 0, f32bits(args.alpha ?? 1), f32bits(args.beta ?? 0)];
+    rec.dispatch(reduce, [part, c.buf, ...bufs.slice(3)], rw, grid2d(Math.ceil((M * N) / 256)), `matmul ${args.label ?? ""} split-K sum`);
+    return;
+  }
   const params = [
     M, N, K, a.ld, b.ld, c.ld, x?.ld ?? 0, inner,
     a.offset, a.so ?? 0, a.si ?? 0, b.offset, b.so ?? 0, b.si ?? 0, c.offset, c.so ?? 0,
-    c.si ?? 0, x?.offset ?? 0, x?.so ?? 0, x?.si ?? 0, args.bias?.offset ?? 0, f32bits(args.alpha ?? 1), f32bits(args.beta ?? 0),
+    c.si ?? 0, x?.offset ?? 0, x?.so ?? 0, x?.si ?? 0, args.bias?.offset ?? 0, f32bits(args.alpha ?? 1), f32bits(args.beta ?? 0), K, 0,
   ];
-  rec.dispatch(kernel, bufs, params, [Math.ceil(N / t.bn), Math.ceil(M / t.bm), outer * inner]);
+  rec.dispatch(kernel, bufs, params, [Math.ceil(N / t.bn), Math.ceil(M / t.bm), outer * inner], label);
 }

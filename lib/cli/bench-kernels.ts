@@ -1,0 +1,83 @@
+/**
+ * `bench --kernels`: the tiled matmul of the GPU path (lib/engine/webgpu/kernels/matmul.ts) on GPT-2's own
+ * shapes, every tile size, timed with WebGPU timestamp queries: what each reaches in TFLOP/s and which tile
+ * the path's chooser takes. Also `profileGpuStep`: one training step of the GPU path under the profiler,
+ * GPU time summed by kernel, for `bench --profile` on the webgpu engine.
+ */
+import { matmul, TILES, chooseTile } from "../engine/webgpu/kernels/matmul";
+import { GpuProfiler } from "../engine/webgpu/profiler";
+import { record } from "../engine/webgpu/recorder";
+import { gpuRuntime } from "../engine/webgpu/runtime";
+import type { GpuTrainer } from "../train/gpu-trainer";
+import type { ArrayBatch } from "../train/schedule";
+import { round } from "./common";
+
+/** GPT-2's matmuls for one step of N tokens (K of them kept) at width C, vocabulary V: [name, M, N, K, transA, transB]. */
+function gpt2Shapes(tokens: number, kept: number, C: number, V: number): Array<[string, number, number, number, boolean, boolean]> {
+  return [
+    ["qkv", tokens, 3 * C, C, false, false],
+    ["proj", tokens, C, C, false, false],
+    ["fc", tokens, 4 * C, C, false, false],
+    ["fc2", tokens, C, 4 * C, false, false],
+    ["fc2 dx", tokens, 4 * C, C, false, true],
+    ["fc dW", C, 4 * C, tokens, true, false],
+    ["logits", kept, V, C, false, true],
+    ["head dx", kept, C, V, false, false],
+    ["head dW", V, C, kept, true, false],
+  ];
+}
+
+/** Time every tile on every shape (widths 768 and 1024, 640 tokens of which 520 kept); the bench's `kernels` field. */
+export async function benchKernels(say: (line: string) => void, reps = 10): Promise<Record<string, unknown>[]> {
+  const rt = gpuRuntime();
+  const out: Record<string, unknown>[] = [];
+  for (const C of [768, 1024]) {
+    for (const [name, M, N, K, transA, transB] of gpt2Shapes(640, 520, C, 50257)) {
+      const A = rt.buffer(M * K * 4, "bench A");
+      const B = rt.buffer(K * N * 4, "bench B");
+      const Cb = rt.buffer(M * N * 4, "bench C");
+      const row: Record<string, unknown> = { C, name, M, N, K, chosen: chooseTile(M, N, 1) };
+      for (const tile of Object.keys(TILES)) {
+        const profiler = GpuProfiler.start(rt);
+        try {
+          const rec = record(rt);
+          for (let r = 0; r < reps; r++) {
+            matmul(rt, rec, { M, N, K, transA, transB, tile, a: { buf: A, offset: 0, ld: transA ? M : K }, b: { buf: B, offset: 0, ld: transB ? K : N }, c: { buf: Cb, offset: 0, ld: N } });
+          }
+          await rec.submit();
+        } finally {
+          profiler.stop();
+        }
+        const ns = [...profiler.rows.values()].reduce((a, r) => a + r.ns, 0) / reps;
+        row[tile] = round((2 * M * N * K) / ns / 1e3); // TFLOP/s
+      }
+      say(`matmul ${name} C=${C} (${M}, ${N}, ${K}): ${Object.keys(TILES).map((t) => `${t} ${row[t]}`).join(", ")} TFLOP/s; chooser takes ${row.chosen}`);
+      out.push(row);
+      [A, B, Cb].forEach((b) => rt.destroy(b));
+    }
+  }
+  return out;
+}
+
+export interface GpuStepProfile {
+  /** GPU time of the step's dispatches, summed, ms */
+  gpu_ms: number;
+  dispatches: number;
+  /** the largest rows: label, calls, ms */
+  top: Array<{ kernel: string; calls: number; ms: number }>;
+}
+
+/** One more training step under the profiler: GPU time by kernel, to stderr and the JSON. */
+export async function profileGpuStep(trainer: GpuTrainer, batch: ArrayBatch, step: number, say: (line: string) => void): Promise<GpuStepProfile> {
+  const profiler = GpuProfiler.start(gpuRuntime());
+  try {
+    await trainer.step(batch, step);
+  } finally {
+    profiler.stop();
+  }
+  const rows = [...profiler.rows.entries()].map(([kernel, r]) => ({ kernel, calls: r.calls, ms: r.ns / 1e6 })).sort((a, b) => b.ms - a.ms);
+  const total = rows.reduce((a, r) => a + r.ms, 0);
+  say(`GPU time of one step on (${batch.inputs.length}, ${batch.inputs[0].length}), ${trainer.lastDispatches} dispatches: ${total.toFixed(2)} ms`);
+  for (const r of rows.slice(0, 25)) say(`  ${r.kernel.padEnd(40)} ${String(r.calls).padStart(5)} calls ${r.ms.toFixed(3).padStart(9)} ms ${((100 * r.ms) / total).toFixed(1).padStart(5)}%`);
+  return { gpu_ms: round(total), dispatches: trainer.lastDispatches, top: rows.slice(0, 12).map((r) => ({ ...r, ms: round(r.ms) })) };
+}
