@@ -4,7 +4,7 @@
  * the path's chooser takes. Also `profileGpuStep`: one training step of the GPU path under the profiler,
  * GPU time summed by kernel, for `bench --profile` on the webgpu engine.
  */
-import { matmul, TILES, chooseTile } from "../engine/webgpu/kernels/matmul";
+import { chooseSplit, chooseTile, matmul, TILES } from "../engine/webgpu/kernels/matmul";
 import { GpuProfiler } from "../engine/webgpu/profiler";
 import { record } from "../engine/webgpu/recorder";
 import { gpuRuntime } from "../engine/webgpu/runtime";
@@ -37,21 +37,39 @@ export async function benchKernels(say: (line: string) => void, reps = 10): Prom
       const B = rt.buffer(K * N * 4, "bench B");
       const Cb = rt.buffer(M * N * 4, "bench C");
       const row: Record<string, unknown> = { C, name, M, N, K, chosen: chooseTile(M, N, 1) };
-      for (const tile of Object.keys(TILES)) {
-        const profiler = GpuProfiler.start(rt);
-        try {
+      const time = async (tile: string, split: number): Promise<number> => {
+        const run = async () => {
           const rec = record(rt);
           for (let r = 0; r < reps; r++) {
-            matmul(rt, rec, { M, N, K, transA, transB, tile, a: { buf: A, offset: 0, ld: transA ? M : K }, b: { buf: B, offset: 0, ld: transB ? K : N }, c: { buf: Cb, offset: 0, ld: N } });
+            matmul(rt, rec, { M, N, K, transA, transB, tile, split, a: { buf: A, offset: 0, ld: transA ? M : K }, b: { buf: B, offset: 0, ld: transB ? K : N }, c: { buf: Cb, offset: 0, ld: N } });
           }
           await rec.submit();
-        } finally {
-          profiler.stop();
+        };
+        await run(); // compiles the pipelines
+        let ns: number;
+        if (rt.device.features.has("timestamp-query")) {
+          const profiler = GpuProfiler.start(rt);
+          try {
+            await run();
+          } finally {
+            profiler.stop();
+          }
+          ns = [...profiler.rows.values()].reduce((a, r) => a + r.ns, 0) / reps;
+        } else {
+          await rt.idle();
+          const t0 = performance.now(); // wall clock, dispatch overhead included
+          await run();
+          await rt.idle();
+          ns = ((performance.now() - t0) * 1e6) / reps;
         }
-        const ns = [...profiler.rows.values()].reduce((a, r) => a + r.ns, 0) / reps;
-        row[tile] = round((2 * M * N * K) / ns / 1e3); // TFLOP/s
-      }
-      say(`matmul ${name} C=${C} (${M}, ${N}, ${K}): ${Object.keys(TILES).map((t) => `${t} ${row[t]}`).join(", ")} TFLOP/s; chooser takes ${row.chosen}`);
+        return round((2 * M * N * K) / ns / 1e3); // TFLOP/s
+      };
+      for (const tile of Object.keys(TILES)) row[tile] = await time(tile, 1);
+      // the path's own choice, split-K included
+      const split = chooseSplit(M, N, K, 1, row.chosen as string);
+      row.split = split;
+      row.path_tflops = split > 1 ? await time(row.chosen as string, split) : row[row.chosen as string];
+      say(`matmul ${name} C=${C} (${M}, ${N}, ${K}): ${Object.keys(TILES).map((t) => `${t} ${row[t]}`).join(", ")} TFLOP/s; the path takes ${row.chosen}${split > 1 ? ` with split-K ${split}` : ""}: ${row.path_tflops}`);
       out.push(row);
       [A, B, Cb].forEach((b) => rt.destroy(b));
     }

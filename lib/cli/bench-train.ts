@@ -73,7 +73,13 @@ export async function benchTraining(
     }
     out.scheduleSeconds = (performance.now() - s0) / 1000;
     const first = events.find((e) => e.train)?.train;
-    if (opts.profile && stepper instanceof GpuTrainer && first) out.gpuProfile = await profileGpuStep(stepper, first, out.stepTimes.length + 1, say);
+    if (opts.profile && stepper instanceof GpuTrainer && first) {
+      try {
+        out.gpuProfile = await profileGpuStep(stepper, first, out.stepTimes.length + 1, say);
+      } catch (err) {
+        say(`no GPU profile: ${(err as Error).message}`); // e.g. a device without timestamp queries
+      }
+    }
     await stepper.sync(); // the model holds the trained weights for what follows (generation, a profile)
   } finally {
     stepper.dispose();
