@@ -117,10 +117,20 @@ export class GpuRuntime {
 
   /** Free a buffer made by `buffer` and forget its bind groups. */
   destroy(buf: Buf): void {
-    const tag = `#${buf.id}#`;
-    for (const key of [...this.bindGroups.keys()]) if (key.includes(tag)) this.bindGroups.delete(key);
+    this.forget(buf);
     buf.buffer.destroy();
     this.bytesAllocated -= buf.bytes;
+  }
+
+  /** A buffer someone else owns (TF.js's), to bind for a while; `forget` it after. Not counted in bytesAllocated. */
+  external(buffer: GPUBuffer, label: string): Buf {
+    return { id: this.nextId++, buffer, bytes: buffer.size, label };
+  }
+
+  /** Drop the bind groups of a buffer (an external one when done with it). */
+  forget(buf: Buf): void {
+    const tag = `#${buf.id}#`;
+    for (const key of [...this.bindGroups.keys()]) if (key.includes(tag)) this.bindGroups.delete(key);
   }
 
   /** The compiled kernel for a spec (compiled on first use, then cached by its key). */
