@@ -23,6 +23,8 @@ export * from "./train/loss";
 export * from "./data/length-grouping";
 export * from "./data/loader";
 export * from "./data/padding";
+export * from "./data/tfidf";
+export * from "./data/near-duplicates";
 export * from "./display";
 export * from "./weights/safetensors-format";
 export * from "./weights/safetensors-read";
