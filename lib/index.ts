@@ -51,3 +51,6 @@ export * from "./eval/judge-client";
 export * from "./eval/scores";
 export * from "./eval/score-responses";
 export * from "./eval/rouge";
+export * from "./datagen/preferences";
+export * from "./datagen/instructions";
+export * from "./serve/chat-server";

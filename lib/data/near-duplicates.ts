@@ -25,7 +25,7 @@ export const REMOVABLE_FIELDS: readonly string[] = ["input", "output"];
 /** A dataset entry: the chapter's three fields, or any string fields (preference data adds chosen/rejected). */
 export type TextEntry = Record<string, unknown>;
 
-export interface NearDuplicatePair<E extends TextEntry = TextEntry> {
+export interface NearDuplicatePair<E extends object = TextEntry> {
   /** the earlier entry and the later one, as they stand in the data searched */
   first: E;
   second: E;
@@ -36,7 +36,7 @@ export interface NearDuplicatePair<E extends TextEntry = TextEntry> {
   similarity: number;
 }
 
-export interface FieldSearch<E extends TextEntry = TextEntry> {
+export interface FieldSearch<E extends object = TextEntry> {
   field: string;
   pairs: NearDuplicatePair<E>[];
 }
@@ -68,9 +68,9 @@ export function readEntriesFile(file: string): TextEntry[] {
 }
 
 /** Check that every entry is an object whose `field` is a string; a one-line DataError naming the entry if not. */
-function fieldTexts(entries: TextEntry[], field: string, source: string): string[] {
+function fieldTexts(entries: object[], field: string, source: string): string[] {
   return entries.map((entry, i) => {
-    const value = entry[field];
+    const value = (entry as TextEntry)[field];
     if (typeof value !== "string") {
       throw new DataError(`${source}: entry ${i}: field "${field}" ${value === undefined ? "is missing" : "must be a string"} (every entry needs the fields of the first one)`);
     }
@@ -79,7 +79,7 @@ function fieldTexts(entries: TextEntry[], field: string, source: string): string
 }
 
 /** The near-duplicate pairs of one field (the book's `find_near_duplicates`, with each text kept with its entry). */
-export function findNearDuplicates<E extends TextEntry>(entries: E[], field: string, threshold = NEAR_DUPLICATE_THRESHOLD, source = "data"): NearDuplicatePair<E>[] {
+export function findNearDuplicates<E extends object>(entries: E[], field: string, threshold = NEAR_DUPLICATE_THRESHOLD, source = "data"): NearDuplicatePair<E>[] {
   if (!(threshold >= 0 && threshold <= 1)) throw new ConfigError(`near-duplicates: the threshold must be a number from 0 to 1, got ${threshold}`);
   const texts = fieldTexts(entries, field, source);
   const kept = texts.flatMap((t, i) => (t ? [i] : [])); // empty texts are not compared (the book's `if item[key]`)
@@ -96,7 +96,7 @@ export function findNearDuplicates<E extends TextEntry>(entries: E[], field: str
  * turn; with `remove`, each field's second entries in input/output are dropped before the next
  * field is searched. Returns each field's pairs and the entries that are left.
  */
-export function searchNearDuplicates<E extends TextEntry>(
+export function searchNearDuplicates<E extends object>(
   entries: E[],
   opts: { threshold?: number; remove?: boolean; source?: string } = {},
 ): { searches: FieldSearch<E>[]; kept: E[] } {
@@ -129,12 +129,13 @@ export function formatSimilarity(x: number): string {
 }
 
 /** The book's printout for one field: a banner, then each pair with its similarity, or "No duplicates found". */
-export function nearDuplicateReport(search: FieldSearch): string {
+export function nearDuplicateReport(search: FieldSearch<object>): string {
   const separator = "=".repeat(50);
   let out = `\n\n${separator}\nSearching '${search.field}' for duplicates ...\n${separator}\n`;
   if (search.pairs.length === 0) return out + "No duplicates found\n";
   for (const p of search.pairs) {
-    out += `Duplicate pair found with similarity ${formatSimilarity(p.similarity)}:\n1. ${String(p.first[search.field])}\n2. ${String(p.second[search.field])}\n\n`;
+    const text = (entry: object) => String((entry as TextEntry)[search.field]);
+    out += `Duplicate pair found with similarity ${formatSimilarity(p.similarity)}:\n1. ${text(p.first)}\n2. ${text(p.second)}\n\n`;
   }
   return out;
 }
