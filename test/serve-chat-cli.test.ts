@@ -16,7 +16,9 @@ after(() => dirs.forEach((d) => fs.rmSync(path.dirname(d), { recursive: true, fo
 
 interface Running {
   child: ChildProcess;
+  /** stdout and stderr together (their order across the two pipes is not kept) */
   out: () => string;
+  stdout: () => string;
   exit: Promise<number | null>;
 }
 
@@ -24,10 +26,11 @@ interface Running {
 function startChat(args: string[], env: Record<string, string> = {}): Running {
   const child = spawn(process.execPath, ["--import", "tsx", CHAT, "--port", "0", ...args], { cwd: ROOT, env: { ...process.env, ...env } });
   let out = "";
-  child.stdout?.on("data", (d) => (out += d));
+  let stdout = "";
+  child.stdout?.on("data", (d) => ((out += d), (stdout += d)));
   child.stderr?.on("data", (d) => (out += d));
   const exit = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  return { child, out: () => out, exit };
+  return { child, out: () => out, stdout: () => stdout, exit };
 }
 
 /** The chat page's address, once the command has printed it. */
@@ -66,7 +69,7 @@ test("Ctrl-C mid-answer: the answer ends, the command says so and exits 0", asyn
   assert.equal(code, 0, r.out());
   assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms to stop`);
   assert.match(r.out(), /SIGINT: stopping/);
-  assert.match(r.out(), /\nstopped\n$/);
+  assert.match(r.stdout(), /\nstopped\n$/, "the last line");
   assert.match(r.out(), /POST \/v1\/chat\/completions 503 stream: \d+ tokens .*\(server stopping\)/);
   assert.ok(!body.includes("[DONE]"), "the answer did not run to its end");
   assert.match(body, /"server_stopping"/, "the stream says why it ended");
