@@ -7,6 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as http from "node:http";
 import * as path from "node:path";
 import OpenAI from "openai";
 import { initEngine } from "../lib/engine";
@@ -21,6 +22,7 @@ const ROOT = path.resolve(__dirname, "..");
 const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
 const NAME = "micro-chat";
 const QUESTION = "What is the capital of Italy?";
+const JSON_HEADERS = { "Content-Type": "application/json" };
 let dir: string;
 let model: GPTModel;
 let server: ChatServer;
@@ -124,15 +126,31 @@ test("bad requests: a 4xx with one line of JSON naming what is wrong", async () 
     [[1, 2], 400, /^the body must be a JSON object, got array/],
   ];
   for (const [body, status, message] of cases) {
-    const res = await fetch(`${server.url}/v1/chat/completions`, { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body) });
+    const res = await fetch(`${server.url}/v1/chat/completions`, { method: "POST", headers: JSON_HEADERS, body: typeof body === "string" ? body : JSON.stringify(body) });
     const text = await res.text();
     assert.equal(res.status, status, `${JSON.stringify(body).slice(0, 80)}: ${text}`);
     assert.equal(text.trim().split("\n").length, 1, "one line");
     assert.match(JSON.parse(text).error.message, message);
   }
-  const big = await fetch(`${server.url}/v1/chat/completions`, { method: "POST", body: "x".repeat(2 << 20) }).catch((e: Error) => e);
+  const big = await fetch(`${server.url}/v1/chat/completions`, { method: "POST", headers: JSON_HEADERS, body: "x".repeat(2 << 20) }).catch((e: Error) => e);
   if (!(big instanceof Error)) assert.equal(big.status, 413); // the server may also cut the upload short
   assert.equal((await fetch(`${server.url}/v1/chat/completions`)).status, 405);
+  // another web page cannot drive the model: no JSON content type (what a cross-origin form or fetch sends
+  // without a preflight), or a Host that is not a loopback name (a DNS-rebinding page)
+  const plain = await fetch(`${server.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify(ask(QUESTION)) });
+  assert.equal(plain.status, 415);
+  assert.match((await plain.json()).error.message, /Content-Type: application\/json/);
+  const foreign = await new Promise<{ status?: number; body: string }>((resolve, reject) => {
+    const req = http.request(`${server.url}/v1/models`, { headers: { Host: "attacker.example:8000" } }, (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+  assert.equal(foreign.status, 403);
+  assert.match(JSON.parse(foreign.body).error.message, /^Host "attacker\.example:8000" refused/);
   assert.equal((await fetch(`${server.url}/v2/anything`)).status, 404);
   // and through the client: its own error classes
   await assert.rejects(client.chat.completions.create(ask("")), (e: unknown) => e instanceof OpenAI.BadRequestError);
@@ -144,7 +162,7 @@ test("one request at a time: the second waits, is told so, and gets the same ans
   const alone = (await client.chat.completions.create(ask("Name a planet.", { max_tokens: 20 }))).choices[0].message.content;
   const first = streamed(QUESTION, { max_tokens: 900 });
   await until(() => server.busy);
-  const second = fetch(`${server.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ ...ask("Name a planet.", { max_tokens: 20 }), stream: true }) });
+  const second = fetch(`${server.url}/v1/chat/completions`, { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ ...ask("Name a planet.", { max_tokens: 20 }), stream: true }) });
   await until(() => server.waiting === 1);
   const body = await (await second).text();
   assert.equal((await first).finish, "length", "the first ran to its end");
@@ -160,7 +178,7 @@ test("a client that goes away mid-answer stops its generation; one that leaves t
   await until(() => server.busy);
   // a second request waits behind it, then gives up
   const waiting = new AbortController();
-  const second = fetch(`${server.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ ...ask("Name a planet.", { max_tokens: 900 }), stream: true }), signal: waiting.signal })
+  const second = fetch(`${server.url}/v1/chat/completions`, { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ ...ask("Name a planet.", { max_tokens: 900 }), stream: true }), signal: waiting.signal })
     .then((r) => r.text()).catch((e: Error) => e.name);
   await until(() => server.waiting === 1);
   waiting.abort();

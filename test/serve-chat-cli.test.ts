@@ -12,6 +12,7 @@ import { saveChatTestModel } from "./helpers/chat-model";
 const ROOT = path.resolve(__dirname, "..");
 const CHAT = path.join(ROOT, "lib", "cli", "chat.ts");
 const dirs: string[] = [];
+const JSON_HEADERS = { "Content-Type": "application/json" };
 after(() => dirs.forEach((d) => fs.rmSync(path.dirname(d), { recursive: true, force: true })));
 
 interface Running {
@@ -52,7 +53,7 @@ test("Ctrl-C mid-answer: the answer ends, the command says so and exits 0", asyn
   assert.match(r.out(), /^engine: /m);
   assert.match(r.out(), /serving ctrl-c-model/);
   const res = await fetch(`${url}/v1/chat/completions`, {
-    method: "POST",
+    method: "POST", headers: JSON_HEADERS,
     body: JSON.stringify({ messages: [{ role: "user", content: "Tell me a long story." }], max_tokens: 900, stream: true }),
   });
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();

@@ -8,6 +8,10 @@
  *   POST /v1/chat/completions  the OpenAI-compatible chat endpoint (chat-completions.ts)
  * Every error is one line of JSON in OpenAI's shape. `stop()` stops cleanly: waiting requests
  * are refused, the running one is stopped at its next token, connections are closed.
+ *
+ * Other web pages the learner has open must not drive the model: a POST must say it is JSON
+ * (which a page of another origin cannot send without a CORS preflight, and none is answered), and
+ * on a loopback address the Host must be a loopback name (a DNS-rebinding page's Host is its own).
  */
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -64,6 +68,14 @@ const SECURITY_HEADERS = {
   "Referrer-Policy": "no-referrer",
 };
 
+const LOOPBACK_NAMES = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
+
+/** The name in a Host header, without its port. */
+function hostName(header: string | undefined): string {
+  const h = (header ?? "").toLowerCase();
+  return h.startsWith("[") ? h.slice(0, h.indexOf("]") + 1) : h.split(":")[0];
+}
+
 export async function startChatServer(opts: ChatServerOptions): Promise<ChatServer> {
   const served: ServedModel = { model: opts.model, name: opts.name, promptStyle: opts.promptStyle ?? "alpaca", queue: new RequestQueue() };
   const created = nowSeconds();
@@ -80,12 +92,21 @@ export async function startChatServer(opts: ChatServerOptions): Promise<ChatServ
   const active = new Set<ActiveChat>();
   const running = new Set<Promise<unknown>>();
   let stopping = false;
+  const port = opts.port ?? 8000;
+  const host = opts.host ?? "127.0.0.1";
+  const loopback = LOOPBACK_NAMES.has(host);
 
   const route = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://localhost").pathname;
     const method = req.method ?? "GET";
+    if (loopback && !LOOPBACK_NAMES.has(hostName(req.headers.host))) {
+      throw new ApiError(403, `Host "${req.headers.host ?? ""}" refused: this server answers on 127.0.0.1, localhost and [::1] only (--host 0.0.0.0 serves any name)`);
+    }
     if (url === "/v1/chat/completions") {
       if (method !== "POST") throw new ApiError(405, `${method} ${url}: use POST`);
+      if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) {
+        throw new ApiError(415, `${method} ${url}: the body must be sent as JSON (Content-Type: application/json)`);
+      }
       if (stopping) throw new ApiError(503, "the server is stopping", null, "server_stopping", "server_error");
       const outcome = await handleChatCompletion(req, res, served, active);
       outcomes.push(outcome);
@@ -124,8 +145,6 @@ export async function startChatServer(opts: ChatServerOptions): Promise<ChatServ
     running.add(work);
     work.finally(() => running.delete(work));
   });
-  const port = opts.port ?? 8000;
-  const host = opts.host ?? "127.0.0.1";
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve());

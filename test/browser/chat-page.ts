@@ -22,6 +22,7 @@ export interface ChatPageReport {
 declare const document: any; // the page's document, only used inside page.evaluate / waitForFunction
 
 const QUESTION = "What is the capital of Italy?";
+const JSON_HEADERS = { "Content-Type": "application/json" };
 
 /** The assistant's last answer: its state, its text (without the small line under it). */
 async function lastAnswer(page: Page): Promise<{ state: string; text: string; meta: string }> {
@@ -95,7 +96,7 @@ export async function runChatPageTest(browser: Browser, shots: string): Promise<
 
     // 1. type a question: the answer streams in, and equals the API's whole answer
     const api = await fetch(`${origin}/v1/chat/completions`, {
-      method: "POST",
+      method: "POST", headers: JSON_HEADERS,
       body: JSON.stringify({ messages: [{ role: "user", content: QUESTION }], max_tokens: 80, temperature: 0 }),
     }).then((r) => r.json());
     await sendFromPage(page, QUESTION, 80);
@@ -129,7 +130,7 @@ export async function runChatPageTest(browser: Browser, shots: string): Promise<
     // 3. while another client's request runs, the page says it waits, then answers
     const other = new AbortController();
     const running = fetch(`${origin}/v1/chat/completions`, {
-      method: "POST", signal: other.signal,
+      method: "POST", headers: JSON_HEADERS, signal: other.signal,
       body: JSON.stringify({ messages: [{ role: "user", content: "Another question." }], max_tokens: 900, stream: true }),
     }).then((r) => r.text()).catch(() => "");
     for (let i = 0; i < 400 && !server.busy; i++) await new Promise((r) => setTimeout(r, 25));
