@@ -99,6 +99,20 @@ test("sampling: temperature, top_k and seed give the library's sample, in both m
   assert.notEqual(expected, greedy, "sampling changed the answer");
 });
 
+test("--prompt-style phi3 (exercise 7.1): the Phi-3 prompt, and the answer extracted after <|assistant|>:", async () => {
+  const phi3 = await startChatServer({ model, name: NAME, engineLine: "engine: test", port: 0, promptStyle: "phi3" });
+  try {
+    const expected = await responseForPrompt(model, formatInput({ instruction: QUESTION, input: "" }, "phi3"), { maxNewTokens: 30, promptStyle: "phi3" });
+    const phiClient = new OpenAI({ baseURL: `${phi3.url}/v1`, apiKey: "none", maxRetries: 0 });
+    const whole = await phiClient.chat.completions.create(ask(QUESTION, { max_tokens: 30 }));
+    assert.equal(whole.choices[0].message.content, expected);
+    const alpaca = await responseForPrompt(model, formatInput({ instruction: QUESTION, input: "" }), { maxNewTokens: 30 });
+    assert.notEqual(expected, alpaca, "another prompt, another answer");
+  } finally {
+    await phi3.stop();
+  }
+});
+
 test("the last user message is the instruction; text parts are joined", async () => {
   const expected = (await client.chat.completions.create(ask(QUESTION, { max_tokens: 8 }))).choices[0].message.content;
   const multi = await client.chat.completions.create({

@@ -17,7 +17,7 @@ function setStatus(text) {
   $("status").textContent = text;
 }
 
-/** A message in the conversation; returns its text node holder. */
+/** A message in the conversation; returns its list item. */
 function addMessage(role, text) {
   const li = document.createElement("li");
   li.className = role;
@@ -27,7 +27,7 @@ function addMessage(role, text) {
   return li;
 }
 
-/** A small line under an answer: why it ended, how many tokens. */
+/** A small line under an answer: why it ended. */
 function addMeta(li, text) {
   const meta = document.createElement("span");
   meta.className = "meta";
@@ -78,7 +78,6 @@ function handleEvent(event, answer, state) {
     if (!choice) continue;
     if (choice.delta && choice.delta.content) {
       state.text += choice.delta.content;
-      state.tokens += 1;
       answer.textContent = state.text;
     }
     if (choice.finish_reason) state.finish = choice.finish_reason;
@@ -89,7 +88,7 @@ async function send(text) {
   addMessage("user", text);
   const answer = addMessage("assistant", "");
   answer.dataset.state = "streaming";
-  const state = { text: "", tokens: 0, finish: null, done: false };
+  const state = { text: "", finish: null, done: false };
   controller = new AbortController();
   setBusy(true);
   setStatus("Sending…");
