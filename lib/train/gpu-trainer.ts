@@ -37,6 +37,8 @@ export class GpuTrainer {
   private back: BackwardBuffers | null = null;
   /** dispatches recorded by the last step (the bench reports them) */
   lastDispatches = 0;
+  /** milliseconds the last step spent recording its dispatches on the host (before the submit) */
+  lastRecordMs = 0;
 
   private constructor(private readonly model: GPTModel, private readonly optimizer: AdamW) {
     this.gpu = GpuGPT.for(model);
@@ -83,6 +85,7 @@ export class GpuTrainer {
     const { acts, back, R } = this.buffers(B, T, K);
     const { rt, params } = this.gpu;
     const dispatches = rt.dispatches;
+    const t0 = performance.now();
     const p = this.gpu.pass({ ids: batch.inputs.flat(), B, T, vocabSize: cfg.vocabSize, kept, blocks: params.layout.blocks }, acts);
     clearEmbeddingGrads(p.rec, this.grads);
     recordBlocks(p);
@@ -94,6 +97,7 @@ export class GpuTrainer {
     const [beta1, beta2] = o.betas;
     const s = { decay: 1 - o.lr * o.weightDecay, beta1, beta2, stepSize: o.lr / (1 - beta1 ** t), invBc2Sqrt: 1 / Math.sqrt(1 - beta2 ** t), eps: o.eps };
     params.bufs.forEach((buf, i) => adamwArena(rt, p.rec, params.used(i), buf, this.grads.bufs[i], this.m.bufs[i], this.v.bufs[i], { buf: acts.loss, offset: 0 }, s));
+    this.lastRecordMs = performance.now() - t0;
     await p.rec.submit();
     this.lastDispatches = rt.dispatches - dispatches;
     const loss = (await rt.readF32(acts.loss, 0, 1))[0];

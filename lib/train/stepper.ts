@@ -30,6 +30,8 @@ export interface Stepper {
   sync(): Promise<void>;
   /** compute dispatches of the last step (GPU path), for the bench */
   readonly lastDispatches?: number;
+  /** host milliseconds spent recording the last step's dispatches (GPU path) */
+  readonly lastRecordMs?: number;
   dispose(): void;
 }
 
