@@ -115,6 +115,32 @@ export class GpuRuntime {
     return { id: this.nextId++, buffer, bytes: size, label };
   }
 
+  /**
+   * Run `make` (which makes buffers) and throw a ConfigError, naming `what` and the bytes asked for, when the
+   * device ran out of memory: WebGPU otherwise hands back an unusable buffer and reports the error only to a
+   * listener, and the kernels would compute on nothing.
+   */
+  async allocating<T>(what: string, make: () => T): Promise<T> {
+    const before = this.bytesAllocated;
+    this.device.pushErrorScope("out-of-memory");
+    let made: T;
+    try {
+      made = make();
+    } finally {
+      const error = await this.device.popErrorScope();
+      if (error !== null) {
+        const mib = ((this.bytesAllocated - before) / 2 ** 20).toFixed(0);
+        throw new ConfigError(`webgpu: the GPU has no room for ${what} (${mib} MiB more; ${(before / 2 ** 20).toFixed(0)} MiB held already): use a smaller model or batch`);
+      }
+    }
+    return made;
+  }
+
+  /** Throw the first error the device reported since `since` (an index into `errors`), if any. */
+  throwIfErrors(since: number, what: string): void {
+    if (this.errors.length > since) throw new Error(`webgpu: ${what}: ${this.errors[since].split("\n")[0]}`);
+  }
+
   /** Free a buffer made by `buffer` and forget its bind groups. */
   destroy(buf: Buf): void {
     this.forget(buf);
