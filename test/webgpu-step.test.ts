@@ -202,3 +202,33 @@ gpuTest(`a gpt2-small step takes at most ${GPT2_SMALL_DISPATCH_CEILING} dispatch
   optimizer.dispose();
   model.dispose();
 });
+
+gpuTest("a GPU run resumed from the optimizer's exported state continues exactly (the moments go back to the GPU)", async () => {
+  const g = golden("small");
+  const run = async (resume: boolean) => {
+    const model = deterministicModel(g.config, { tiedHead: false });
+    let optimizer = new AdamW(model.params, { lr: 1e-3, weightDecay: 0.1 });
+    let trainer = await GpuTrainer.create(model, optimizer);
+    const losses = [await trainer.step(STEP_BATCHES[0], 0)];
+    if (resume) {
+      await trainer.sync();
+      trainer.dispose();
+      const state = await optimizer.exportState();
+      optimizer.dispose();
+      optimizer = new AdamW(model.params, { lr: 1e-3, weightDecay: 0.1 });
+      optimizer.importState(state);
+      trainer = await GpuTrainer.create(model, optimizer);
+    }
+    losses.push(await trainer.step(STEP_BATCHES[1], 1), await trainer.step(STEP_BATCHES[0], 2));
+    await trainer.sync();
+    trainer.dispose();
+    const w = (await model.values("blocks.1.ff.fc2.weight")).slice(0, 64);
+    optimizer.dispose();
+    model.dispose();
+    return { losses, w };
+  };
+  const straight = await run(false);
+  const resumed = await run(true);
+  assert.deepEqual(resumed.losses, straight.losses);
+  assert.deepEqual(resumed.w, straight.w);
+});
