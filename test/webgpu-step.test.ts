@@ -3,7 +3,6 @@
 // gradient, three AdamW steps (losses within 1e-4 relative, weights within 1e-4), the book's training loop,
 // greedy and batched and sampled generation token for token, no leaks (tensors and GPU bytes), and the
 // dispatch count of a gpt2-small step under its ceiling. On this machine's adapter (lavapipe in CI).
-import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { GPT2_SMALL, GPTConfig } from "../lib/model/config";
@@ -19,11 +18,10 @@ import { InstructionDataset } from "../lib/data/dataset";
 import { DataLoader } from "../lib/data/loader";
 import { formatInput } from "../lib/data/prompt";
 import { keptFromValues } from "../lib/train/loss";
-import { gpuRuntime } from "../lib/engine/webgpu/runtime";
 import { BOOK_LR, BOOK_WEIGHT_DECAY } from "../lib/core/book";
 import { deterministicModel } from "./helpers/deterministic-weights";
 import { golden, maxAbsDiff } from "./helpers/golden";
-import { startWebGPU } from "./helpers/gpu-kernels";
+import { gpuTest } from "./helpers/gpu-kernels";
 
 /** Against PyTorch (float32, other kernels) and against the TF.js path (same engine, other kernels). */
 const TOL_TORCH = 1e-3;
@@ -34,18 +32,6 @@ const STEP_BATCHES = [
   { inputs: [[20, 21, 22, 23, 24, 25], [30, 31, 32, 33, 34, 35]], targets: [[21, 22, 23, 24, 25, 26], [31, 32, 33, 34, 35, 36]] },
   { inputs: [[40, 41, 42, 43, 0, 0]], targets: [[41, 42, 43, 44, -100, -100]] },
 ];
-
-function gpuTest(name: string, fn: () => Promise<void>): void {
-  test(name, async (t) => {
-    const skip = await startWebGPU();
-    if (skip !== undefined) return t.skip(skip);
-    const rt = gpuRuntime();
-    rt.validate = true;
-    const errors = rt.errors.length;
-    await fn();
-    assert.deepEqual(rt.errors.slice(errors), [], "the device reported errors");
-  });
-}
 
 /** Three steps with the book's AdamW on one path; the losses and the weights after. */
 async function threeSteps(path: "gpu" | "tfjs") {
@@ -160,11 +146,10 @@ gpuTest("the book's training loop on the GPU path: the TF.js path's history, a r
   assert.ok(maxAbsDiff(gpu.head, plain.head) < 1e-3, "the weights came back from the GPU");
 });
 
-gpuTest("a GPU step and GPU generation leave no tensors and no GPU bytes behind", async () => {
+gpuTest("a GPU step and GPU generation leave no tensors and no GPU bytes behind", async (rt) => {
   const g = golden("small");
   const model = deterministicModel(g.config, { tiedHead: false });
   const optimizer = new AdamW(model.params, { lr: 1e-3 });
-  const rt = gpuRuntime();
   const trainer = await GpuTrainer.create(model, optimizer);
   await trainer.step(STEP_BATCHES[0], 0); // warm-up: the activations are made at the first batch of a size
   const tensors = tf.memory().numTensors;

@@ -14,7 +14,7 @@
 import { f32bits, GpuRuntime } from "../runtime";
 import type { Recorder } from "../recorder";
 import type { At, Buf } from "../runtime";
-import { FLAT_WORKGROUP, grid2d, ROW_THREADS, WORKGROUP_REDUCE } from "./wgsl";
+import { ROW_MAIN, ROW_THREADS, WORKGROUP_REDUCE, grid2d } from "./wgsl";
 
 const FORWARD = /* wgsl */ `
 struct Params { rows: u32, C: u32, xOff: u32, yOff: u32, scaleOff: u32, shiftOff: u32, statOff: u32, eps: f32 }
@@ -24,11 +24,7 @@ struct Params { rows: u32, C: u32, xOff: u32, yOff: u32, scaleOff: u32, shiftOff
 @group(0) @binding(3) var<storage, read> W: array<f32>;
 @group(0) @binding(4) var<storage, read_write> S: array<f32>;
 ${WORKGROUP_REDUCE}
-@compute @workgroup_size(${ROW_THREADS})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let row = ${FLAT_WORKGROUP};
-  if (row >= P.rows) { return; }
-  let tid = lid.x;
+${ROW_MAIN}
   let x0 = P.xOff + row * P.C;
   var s = 0.0;
   for (var c = tid; c < P.C; c += ${ROW_THREADS}u) { s += X[x0 + c]; }
@@ -52,11 +48,7 @@ struct Params { rows: u32, C: u32, dyOff: u32, xOff: u32, scaleOff: u32, statOff
 @group(0) @binding(4) var<storage, read> S: array<f32>;
 @group(0) @binding(5) var<storage, read_write> DX: array<f32>;
 ${WORKGROUP_REDUCE}
-@compute @workgroup_size(${ROW_THREADS})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let row = ${FLAT_WORKGROUP};
-  if (row >= P.rows) { return; }
-  let tid = lid.x;
+${ROW_MAIN}
   let mean = S[P.statOff + 2u * row];
   let rstd = S[P.statOff + 2u * row + 1u];
   let d0 = P.dyOff + row * P.C;

@@ -7,7 +7,7 @@
 import { GpuRuntime } from "../runtime";
 import type { Recorder } from "../recorder";
 import type { At } from "../runtime";
-import { FLAT_WORKGROUP, grid2d, ROW_THREADS } from "./wgsl";
+import { ROW_THREADS, VALUE_MAIN, grid2d } from "./wgsl";
 
 const GATHER = /* wgsl */ `
 struct Params { rows: u32, C: u32, inOff: u32, outOff: u32, idxOff: u32 }
@@ -15,9 +15,7 @@ struct Params { rows: u32, C: u32, inOff: u32, outOff: u32, idxOff: u32 }
 @group(0) @binding(1) var<storage, read> In: array<f32>;
 @group(0) @binding(2) var<storage, read> Meta: array<i32>;
 @group(0) @binding(3) var<storage, read_write> Out: array<f32>;
-@compute @workgroup_size(${ROW_THREADS})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let i = ${FLAT_WORKGROUP} * ${ROW_THREADS}u + lid.x;
+${VALUE_MAIN}
   if (i >= P.rows * P.C) { return; }
   let r = i / P.C;
   let src = Meta[P.idxOff + r];
@@ -37,9 +35,7 @@ struct Params { rows: u32, cols: u32, inOff: u32, outOff: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> In: array<f32>;
 @group(0) @binding(2) var<storage, read_write> Out: array<f32>;
-@compute @workgroup_size(${ROW_THREADS})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let i = ${FLAT_WORKGROUP} * ${ROW_THREADS}u + lid.x;
+${VALUE_MAIN}
   if (i >= P.rows * P.cols) { return; }
   let r = i / P.cols;
   let c = i % P.cols;
