@@ -180,7 +180,7 @@ gpuTest(`a gpt2-small step takes at most ${GPT2_SMALL_DISPATCH_CEILING} dispatch
   const trainer = await GpuTrainer.create(model, optimizer);
   // a short batch: the count depends on the shape only through the head's blocks of rows (1 here, as for most book batches)
   const loss = await trainer.step({ inputs: [[1, 2, 3, 4], [5, 6, 7, 8]], targets: [[2, 3, 4, 5], [6, 7, 8, -100]] }, 0);
-  console.log(`# gpt2-small on the GPU path: ${trainer.lastDispatches} dispatches a step, vocabulary blocks ${model.tables.blocks.length}, loss ${loss}`);
+  console.log(`# gpt2-small on the GPU path: ${trainer.lastDispatches} dispatches a step (recorded in ${trainer.lastRecordMs.toFixed(1)} ms), vocabulary blocks ${model.tables.blocks.length}, loss ${loss}`);
   assert.ok(Math.abs(loss - Math.log(GPT2_SMALL.vocabSize)) < 1e-3, `zero weights predict uniformly: loss ${loss} vs ln V`);
   assert.ok(trainer.lastDispatches <= GPT2_SMALL_DISPATCH_CEILING, `${trainer.lastDispatches} dispatches`);
   trainer.dispose();

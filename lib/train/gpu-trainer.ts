@@ -102,7 +102,7 @@ export class GpuTrainer {
     this.lastRecordMs = performance.now() - t0;
     await p.rec.submit();
     this.lastDispatches = rt.dispatches - dispatches;
-    const loss = (await rt.readF32(acts.loss, 0, 1))[0];
+    const loss = (await rt.readF32(acts.loss, 0, 1, "step"))[0];
     rt.throwIfErrors(errors, `training step ${step} on the GPU path`);
     if (!Number.isFinite(loss)) {
       throw new TrainingError(`training stopped at step ${step}: the loss is ${loss} (try a lower learning rate, or check the data and weights)`);

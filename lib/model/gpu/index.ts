@@ -133,7 +133,7 @@ export class GpuGPT {
     recordFinalNorm(p, K, p.meta.kept);
     recordHeadLoss(p, K, R);
     await p.rec.submit();
-    const loss = (await this.rt.readF32(acts.loss, 0, 1))[0];
+    const loss = (await this.rt.readF32(acts.loss, 0, 1, "loss"))[0];
     this.rt.throwIfErrors(errors, "computing a loss on the GPU path");
     return loss;
   }

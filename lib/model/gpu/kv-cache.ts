@@ -76,7 +76,7 @@ export class GpuKVCache {
     recordLogits(p, B);
     await p.rec.submit();
     this.length += T;
-    const logits = await this.rt.readF32(acts.logits, 0, B * cfg.vocabSize);
+    const logits = await this.rt.readF32(acts.logits, 0, B * cfg.vocabSize, T > 1 ? "prompt" : "token");
     this.rt.throwIfErrors(errors, "generating on the GPU path");
     return logits;
   }
