@@ -14,6 +14,12 @@
  * --responses DIR: instead, the test set's responses with a fine-tuned folder, against transformers with --vs-torch (bench-responses.ts).
  *
  * --profile: after the timed steps, one more under tf.profile; the time by kernel (bench-profile.ts) to stderr and the JSON.
+ * On the webgpu engine the steps run on the course's own kernels (lib/train/gpu-trainer.ts; --tfjs-path for TF.js's):
+ * the line adds dispatches_per_step and record_ms_per_step (the host's time to record a step), and --profile
+ * times one more step's kernels on the GPU (timestamp queries, bench-kernels.ts).
+ *
+ * --kernels: instead, what one dispatch costs (a TF.js op, a dispatch of the course's runtime) and the GPU
+ * path's matmul on GPT-2's shapes, every tile, in TFLOP/s (webgpu engine).
  *
  * --recompute / --no-recompute: activation recomputation (lib/model/recompute.ts; default on for LoRA on wasm).
  *
@@ -32,6 +38,7 @@
  * generate loop, no cache), and transformers' `generate` (KV cache, one prompt and batches of B,
  * left-padded) for generation. It adds their figures, versions and the ratios (ours / theirs) to
  * the line; where Python or torch is absent it says so in one line and still prints ours.
+ * --torch-device cuda runs that reference on the GPU (fp32), for the ratio against the GPU path there.
  */
 import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
