@@ -13,6 +13,7 @@
  *
  * test/webgpu-step.test.ts holds it to the plain path: the same losses and weights after several steps.
  */
+import * as tf from "@tensorflow/tfjs";
 import { TrainingError } from "../core/errors";
 import type { GPTModel } from "../model/gpt";
 import { GpuGPT } from "../model/gpu";
@@ -22,7 +23,6 @@ import { BackwardBuffers, clearEmbeddingGrads, recordBackward } from "../model/g
 import { recordBlocks, recordFinalNorm } from "../model/gpu/forward";
 import { logitRows, recordHeadLoss } from "../model/gpu/head-loss";
 import { adamwArena } from "../engine/webgpu/kernels/adamw";
-import * as tf from "@tensorflow/tfjs";
 import type { AdamW } from "./adamw";
 import { keptFromValues } from "./loss";
 import type { ArrayBatch } from "./schedule";
