@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { DataError } from "../lib/core/errors";
 import { DEFAULT_PREFERENCE_FILE, loadPreferenceData } from "../lib/data/preference-data";
 import { PreferenceDataset } from "../lib/data/preference-dataset";
-import { collatePreference, scoredCount } from "../lib/data/preference-collate";
+import { collatePreference, PreferenceBatch, scoredCount } from "../lib/data/preference-collate";
 import { PreferenceLoader } from "../lib/data/preference-loader";
 import { splitData } from "../lib/data/split";
 import { decodeTokens } from "../lib/data/tokenizer";
@@ -110,7 +110,7 @@ test("loaders: the train loader shuffles and drops the last batch, validation ke
   assert.deepEqual([trainLoader.numBatches, valLoader.numBatches], [116, 7]);
   assert.deepEqual(valLoader.batchIndices()[0], [0, 1, 2, 3, 4, 5, 6, 7]);
   assert.notDeepEqual(trainLoader.batchIndices(0), trainLoader.batchIndices(1));
-  const first = trainLoader.batches(0).next().value!;
+  const first = trainLoader.batches(0).next().value as PreferenceBatch;
   assert.equal(first.chosen.length, 8);
   assert.ok(first.chosen.every((row, i) => row.length === first.rejected[i].length), "chosen and rejected share one length");
   assert.throws(

@@ -98,7 +98,7 @@ test("the policy's gradients (the reference gets none)", () => {
   const vars = names.map((n) => policy.param(n));
   const { grads } = tf.variableGrads(() => dpoLossFromReference(policy, inputs, ref, g.beta, true).loss, vars);
   names.forEach((n, i) => {
-    const got = grads[vars[i].name].dataSync();
+    const got = Array.from(grads[vars[i].name].dataSync());
     const want = g.expected.grads[n];
     const norm = Math.sqrt(got.reduce((s, x) => s + x * x, 0));
     assert.ok(Math.abs(norm - want.norm) < TOL * Math.max(1, want.norm), `${n}: gradient norm ${norm} vs ${want.norm}`);

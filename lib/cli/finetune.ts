@@ -48,6 +48,7 @@ import { CHECKPOINT_DIR, LORA_ADAPTER_DIR, loadCheckpoint, saveCheckpoint } from
 import { generateResponses } from "../generate/batch";
 import { saveLossPlot } from "../display/loss-plot";
 import { progressDisplay, ProgressHandle } from "../display/progress";
+import { runProgress } from "../display/run-progress";
 import { chooseModel } from "../pretrained/select";
 import { parseBackend, parseIntOption, parseNumberOption, parsePromptStyle, runCli, startEngine } from "./common";
 
@@ -218,8 +219,8 @@ async function main(): Promise<void> {
   process.on("SIGINT", onSigint);
   // progress bars only on a terminal: a log file or a test's pipe gets the log lines alone
   const bars = process.stdout.isTTY === true;
-  let bar: ProgressHandle | undefined;
-  const say = (line: string) => (bar ? bar.log(line) : log(line));
+  const progress = runProgress("step", { enabled: bars, log });
+  const say = progress.log;
   const started = Date.now();
   const history = await trainModelSimple(model, trainLoader, valLoader, optimizer, {
     numEpochs: opts.epochs,
@@ -234,12 +235,9 @@ async function main(): Promise<void> {
       await saveCheckpoint(outDir, { model, optimizer, position, history, options: { ...opts } as Record<string, unknown> });
       say(`checkpoint: ${path.join(outDir, CHECKPOINT_DIR)} (epoch ${position.epoch})`);
     },
-    onStep: (s) => {
-      if (bars) (bar ??= progressDisplay(s.totalSteps, "step")).update(s.step + 1, `epoch ${s.epoch + 1} loss ${s.loss.toFixed(3)}`);
-    },
+    onStep: progress.onStep,
   });
-  bar?.done();
-  bar = undefined;
+  progress.done();
   const minutes = (Date.now() - started) / 60000;
   if (history.stopped) {
     // mid-epoch: save where we are, so --resume continues from this very step
