@@ -49,6 +49,7 @@ import { generateResponses } from "../generate/batch";
 import { saveLossPlot } from "../display/loss-plot";
 import { progressDisplay, ProgressHandle } from "../display/progress";
 import { runProgress } from "../display/run-progress";
+import { checkOut, claimOut } from "./run-folder";
 import { chooseModel } from "../pretrained/select";
 import { parseBackend, parseIntOption, parseNumberOption, parsePromptStyle, runCli, startEngine } from "./common";
 
@@ -109,31 +110,6 @@ function program(): Command {
     .addOption(new Option("--response-tokens <n>").argParser(parseIntOption("response-tokens", 0)).default(BOOK_MAX_NEW_TOKENS).hideHelp());
 }
 
-
-function timestamp(): string {
-  return new Date().toISOString().replace(/[:.]/g, "-").replace(/-\d{3}Z$/, "Z");
-}
-
-/** The run folder: refuse an existing non-empty one unless --force (checked before any slow work). */
-function checkOut(out: string | undefined, force: boolean): string {
-  const dir = path.resolve(out ?? path.join("runs", timestamp()));
-  if (fs.existsSync(dir)) {
-    if (!fs.statSync(dir).isDirectory()) throw new ConfigError(`--out ${dir}: exists and is not a folder`);
-    if (fs.readdirSync(dir).length > 0 && !force) {
-      throw new ConfigError(`--out ${dir}: the folder exists and is not empty; choose another or pass --force to overwrite`);
-    }
-  }
-  return dir;
-}
-
-/** Create the run folder and claim it with run.json once the data and model are good, so a second
- *  run into the same folder is refused from then on (and a failed start leaves no folder behind). */
-function claimOut(dir: string, force: boolean): void {
-  checkOut(dir, force); // again: another run may have claimed it while this one loaded
-  fs.mkdirSync(dir, { recursive: true });
-  const claim = { command: process.argv.slice(2), startedAt: new Date().toISOString(), pid: process.pid };
-  writeFileAtomic(path.join(dir, "run.json"), (fd) => writeAll(fd, JSON.stringify(claim, null, 2) + "\n"));
-}
 
 /** A download progress bar on a terminal (the 52k Alpaca file is 22 MB), nothing elsewhere. */
 function downloadProgress(): ((received: number, total: number | undefined) => void) | undefined {
