@@ -47,7 +47,7 @@ import { trainModelSimple } from "../train/train";
 import { CHECKPOINT_DIR, LORA_ADAPTER_DIR, loadCheckpoint, saveCheckpoint } from "../train/checkpoint";
 import { generateResponses } from "../generate/batch";
 import { saveLossPlot } from "../display/loss-plot";
-import { progressDisplay, ProgressHandle } from "../display/progress";
+import { progressDisplay } from "../display/progress";
 import { runProgress } from "../display/run-progress";
 import { checkOut, claimOut } from "./run-folder";
 import { chooseModel } from "../pretrained/select";
@@ -114,11 +114,11 @@ function program(): Command {
 /** A download progress bar on a terminal (the 52k Alpaca file is 22 MB), nothing elsewhere. */
 function downloadProgress(): ((received: number, total: number | undefined) => void) | undefined {
   if (process.stdout.isTTY !== true) return undefined;
-  let bar: ProgressHandle | undefined;
+  const progress = runProgress("download");
   return (received, total) => {
     if (total === undefined) return;
-    (bar ??= progressDisplay(total, "download")).update(received, `${(received / 1e6).toFixed(1)} MB`);
-    if (received >= total) bar.done();
+    progress.update(received, total, `${(received / 1e6).toFixed(1)} MB`);
+    if (received >= total) progress.done();
   };
 }
 
