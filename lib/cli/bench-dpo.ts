@@ -86,21 +86,22 @@ export async function benchDPOMain(argv = process.argv): Promise<void> {
   const batches = [...loader.batches(0)].slice(0, opts.steps);
 
   const policy = new GPTModel(cfg, { seed: opts.seed });
-  let reference: DPOReference;
   if (opts.loraRank !== undefined) {
     const adapter = policy.applyLoRA({ rank: opts.loraRank, alpha: opts.loraAlpha, seed: opts.seed });
     say(`LoRA rank ${adapter.rank}, alpha ${adapter.alpha}: ${policy.numTrainableParams().toLocaleString("en-US")} trainable parameters; the reference is the adapter switched off`);
-    reference = referenceFor(policy);
-  } else {
+  }
+  // asked before the second copy is built (the policy stands in for its size): past wasm's heap, say why and time nothing
+  const skipped = dpoMemoryProblem(policy, policy.lora ? "adapter-off" : policy, engine.name);
+  if (skipped) say(`skipping training: ${skipped}`);
+  let reference: DPOReference = "adapter-off";
+  if (policy.lora) reference = referenceFor(policy);
+  else if (!skipped) {
     reference = referenceFor(policy, new GPTModel(cfg, { seed: opts.seed })); // the same seed: the same weights
     say(`full DPO: ${policy.numTrainableParams().toLocaleString("en-US")} trainable parameters; the reference is a second, frozen copy`);
   }
   policy.recomputeActivations = opts.recompute ?? (policy.lora !== null && engine.name === "wasm");
   if (policy.recomputeActivations) say("activations: recomputed in the backward pass");
   const optimizer = new AdamW(policy.trainableParams(), { lr: BOOK_DPO_LR, weightDecay: BOOK_DPO_WEIGHT_DECAY });
-
-  const skipped = dpoMemoryProblem(policy, reference, engine.name);
-  if (skipped) say(`skipping training: ${skipped}`);
   const times: number[] = [];
   const losses: number[] = [];
   let tokens = 0;
@@ -124,7 +125,7 @@ export async function benchDPOMain(argv = process.argv): Promise<void> {
     bench: "dpo",
     config: opts.config,
     ...(policy.lora ? { lora_rank: policy.lora.rank, lora_alpha: policy.lora.alpha } : {}),
-    reference: reference === "adapter-off" ? "adapter-off" : "copy",
+    reference: policy.lora ? "adapter-off" : "copy",
     trainable_params: policy.numTrainableParams(),
     recompute: policy.recomputeActivations,
     batch_size: opts.batchSize,
