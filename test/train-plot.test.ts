@@ -68,7 +68,7 @@ test("saveLossPlot replaces the HTML page whole and leaves no temporary file", a
   }
 });
 
-test("the epoch axis keeps at most 10 whole-epoch ticks (40 epochs: every 5th), and the label names both curves and the axis", () => {
+test("the epoch axis keeps at most 10 whole-epoch ticks (40 epochs: every 5th), the label names both curves and the axis, the legend takes a corner", () => {
   assert.deepEqual([1, 2, 10, 11, 20, 40, 100, 101].map(epochTickStep), [1, 1, 1, 2, 2, 5, 10, 20]);
   const forty = lossPlotFigure(curves, { numEpochs: 40 });
   assert.equal((forty.layout?.xaxis as { dtick: number }).dtick, 5);
@@ -76,4 +76,7 @@ test("the epoch axis keeps at most 10 whole-epoch ticks (40 epochs: every 5th), 
   const margins = lossPlotFigure(curves, { label: "reward margins" });
   assert.deepEqual(margins.data.slice(0, 2).map((t) => (t as { name: string }).name), ["Training reward margins", "Validation reward margins"]);
   assert.equal((margins.layout?.yaxis as { title: { text: string } }).title.text, "Reward margins");
+  // the book's legend in the upper right, or out of the way of rising curves
+  assert.deepEqual(margins.layout?.legend, { x: 1, xanchor: "right", y: 1 });
+  assert.deepEqual(lossPlotFigure(curves, { legend: "lower right" }).layout?.legend, { x: 1, xanchor: "right", y: 0, yanchor: "bottom" });
 });

@@ -45,7 +45,7 @@ export async function saveDPORun(dir: string, run: DPORun, log: (line: string) =
   const numEpochs = run.options.epochs;
   said(await saveLossPlot(curves, dir, "dpo-loss", { numEpochs, title: "DPO loss" }));
   const marginCurves = { trainLosses: margins.train, valLosses: margins.val, tokensSeen: curves.tokensSeen, epochsAt: curves.epochsAt };
-  said(await saveLossPlot(marginCurves, dir, "dpo-reward-margins", { numEpochs, label: "reward margins", title: "DPO reward margins" }));
+  said(await saveLossPlot(marginCurves, dir, "dpo-reward-margins", { numEpochs, label: "reward margins", title: "DPO reward margins", legend: "lower right" }));
   write(
     "dpo-responses.json",
     run.compared.map((entry, i) => ({ ...entry, reference_response: run.before[i], policy_response: run.after[i] })),

@@ -28,6 +28,8 @@ export interface LossPlotOptions {
   yRange?: [number, number];
   /** what the two curves are (default "loss"): the y axis's title and the legend's "Training …", "Validation …" (DPO plots "reward margins" too) */
   label?: string;
+  /** the legend's corner (default "upper right", the book's; rising curves such as reward margins want "lower right") */
+  legend?: "upper right" | "lower right";
   width?: number;
   height?: number;
 }
@@ -83,7 +85,7 @@ export function lossPlotFigure(curves: LossCurves, opts: LossPlotOptions = {}): 
       xaxis: { title: { text: "Epochs" }, tick0: 0, dtick: epochTickStep(epochs), rangemode: "tozero", ...(opts.numEpochs ? { range: [0, opts.numEpochs] } : {}) },
       xaxis2: { title: { text: "Tokens seen" }, overlaying: "x", side: "top", rangemode: "tozero" },
       yaxis: { title: { text: label[0].toUpperCase() + label.slice(1) }, ...(opts.yRange ? { range: opts.yRange } : {}) },
-      legend: { x: 1, xanchor: "right", y: 1 }, // the book's loc="upper right"
+      legend: opts.legend === "lower right" ? { x: 1, xanchor: "right", y: 0, yanchor: "bottom" } : { x: 1, xanchor: "right", y: 1 }, // the book's loc="upper right"
       margin: { t: 120 },
     },
   };

@@ -326,7 +326,7 @@ await showPlot(lossPlotFigure(history, { numEpochs: EPOCHS, title: `DPO loss (${
 // %% tags=["margins-plot"]
 const margins = rewardMargins(history);
 await showPlot(
-  lossPlotFigure({ ...history, trainLosses: margins.train, valLosses: margins.val }, { numEpochs: EPOCHS, label: "reward margins", title: `DPO reward margins (${run.model})` }),
+  lossPlotFigure({ ...history, trainLosses: margins.train, valLosses: margins.val }, { numEpochs: EPOCHS, label: "reward margins", title: `DPO reward margins (${run.model})`, legend: "lower right" }),
 );
 const at = (xs: number[], i: number) => xs[(i + xs.length) % xs.length].toFixed(3);
 console.log(`validation loss ${at(history.valLosses, 0)} -> ${at(history.valLosses, -1)}; validation reward margin ${at(margins.val, 0)} -> ${at(margins.val, -1)}`);
@@ -357,7 +357,7 @@ console.log(`${after.filter((a, i) => a !== before[i]).length} of ${after.length
 // be classified as a verb.`" became "`The input string "Dance" could be classified as a verb.`", which the book
 // calls slightly more polite ("could" is less assertive than "can"); "The meal is cooked every day by the chef."
 // became "The meal is prepared by the chef."; three of its six answers stayed the same. **In the run saved here**
-// (the tiny model from random weights, lr 1e-4, 116 steps in 6.3 minutes on two shared CPU cores with the
+// (the tiny model from random weights, lr 1e-4, 116 steps in 3.5 minutes on two shared CPU cores with the
 // WebAssembly engine) the validation loss went from 0.693 to 0.672 and the validation reward margin from 0 to
 // 0.43, where the book's gpt2-medium reached 0.620 and 1.68; five of the six answers changed, none into a good
 // one: the tiny model's answers were never good, and one epoch of DPO does not teach it style. The loss and the

@@ -406,7 +406,14 @@ CHECKS["10"] = [
   { name: "the mean log-probabilities by hand agree with computeLogProbs", test: shows("logprobs", "the cell agrees with computeLogProbs: true") },
   { name: "the loss: ln 2 when policy = reference, −log σ(0.1) for a bracket of 1", test: shows("loss", "loss 0.6931 (ln 2 = 0.6931), rewards 0, 0", "loss 0.6444 (−log σ(0.1) = 0.6444), rewards 0.50, -0.50, margin 1.00") },
   { name: "the loaders: 7 validation and 14 test batches", test: (nb) => assert.match(nb.text("loaders"), /batches per epoch: (116|15) train, 7 validation, 14 test/) },
-  { name: "the reference is a frozen second copy", test: shows("model", "reference: a separate frozen copy of the starting weights", "trainable parameters: policy") },
+  {
+    name: "the reference is a frozen second copy; a full-setting run tunes a full-setting model",
+    test: (nb) => {
+      shows("model", "reference: a separate frozen copy of the starting weights", "trainable parameters: policy")(nb);
+      // runs/notebook/model is whatever notebook 05 saved last (a quick run, the browser test…): run 05 again first
+      if (nb.text("settings").includes("training entries: all")) assert.doesNotMatch(nb.text("model"), /quick setting/, "notebook 05's saved model is from the quick setting: execute 05 in the full setting first");
+    },
+  },
   {
     name: "before training: loss ln 2 and margins 0, as the book prints",
     test: (nb) => {
