@@ -1,5 +1,11 @@
 #!/usr/bin/env node
-// The tslab kernel, with its status reports fixed: Jupyter shows the kernel "Idle" only when no
+// The tslab kernel, with the course's TypeScript loader and its status reports fixed.
+//
+// The loader: tsx's require hook (tsx/cjs), registered here, once, before tslab starts, so that a cell's
+// `import … from "@course/lib"` loads the library straight from its TypeScript source (an edit in lib/ shows
+// up after a kernel restart, no build step) without any notebook importing "tsx/cjs" itself.
+//
+// The status reports: Jupyter shows the kernel "Idle" only when no
 // request is left. tslab (1.0.22) reports "busy" for every request as it arrives and "idle" as
 // each one finishes; during Run All every cell arrives at once, so the first cell's "idle" put
 // JupyterLab's status bar, the classic notebook's indicator and the server's execution_state to
@@ -27,4 +33,6 @@ ZmqServer.prototype.publishStatus = function (status, parent) {
   if (status === "idle" && open.length > 0) publish.call(this, "busy", open[0]);
 };
 
-require("tslab/dist/main").main();
+const { main } = require("tslab/dist/main");
+require("tsx/cjs"); // after tslab's own modules: the hook compiles only what the cells load
+main();

@@ -2,7 +2,7 @@
 // (Rendering in a real Jupyter page is checked by test/browser/run.ts.)
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { formatDuration, inNotebook, plotBundle, plotHtml, progressDisplay, progressText, tableHtml, tableText, FIGURE_MIME } from "../lib/display";
+import { formatDuration, inNotebook, plotBundle, plotHtml, progressDisplay, progressText, runProgress, tableHtml, tableText, FIGURE_MIME } from "../lib/display";
 import { ConfigError } from "../lib/core/errors";
 
 const df = { columns: ["instruction", "tokens"], index: [0, 1], values: [["a <b> & c", 61], ["line1\nline2", 47.25]] };
@@ -97,4 +97,29 @@ test("a real danfojs DataFrame and Series", () => {
   const series = new dfd.Series([1.5, 2.5], { index: ["x", "y"] });
   const html = tableHtml(series);
   assert.match(html, /<th[^>]*>y<\/th><td[^>]*>2.5</);
+});
+
+test("runProgress: no bar until the first report, none at all when disabled; log lines always arrive, in order", () => {
+  const lines: string[] = [];
+  const off = runProgress("off", { enabled: false, log: (l) => lines.push(l) });
+  off.onStep({ step: 0, totalSteps: 3, epoch: 0, loss: 1.5 });
+  off.log("Ep 1 (Step 000000): ...");
+  off.done();
+  assert.deepEqual(lines, ["Ep 1 (Step 000000): ..."]);
+  // enabled: the bar (a terminal one here, on stderr) takes the lines while it runs, `log` after it is done
+  const seen: string[] = [];
+  const realLog = console.log;
+  console.log = (l: string) => seen.push(l);
+  try {
+    const on = runProgress("on", { log: (l) => seen.push(`plain: ${l}`) });
+    on.log("before the first step");
+    on.onStep({ step: 0, totalSteps: 2, epoch: 0, loss: 2 });
+    on.log("during");
+    on.done();
+    on.onStep({ step: 1, totalSteps: 2, epoch: 0, loss: 1 }); // after done: no new bar
+    on.log("after");
+  } finally {
+    console.log = realLog;
+  }
+  assert.deepEqual(seen, ["plain: before the first step", "during", "plain: after"]);
 });

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { PLOT_SIZE } from "../lib/core/book";
-import { figureHtml, lossPlotFigure, saveLossPlot } from "../lib/display/loss-plot";
+import { epochTickStep, figureHtml, lossPlotFigure, saveLossPlot } from "../lib/display/loss-plot";
 
 const curves = { trainLosses: [3, 2, 1.5], valLosses: [3.1, 2.4, 2.2], tokensSeen: [500, 3000, 5500], epochsAt: [0.1, 1.0, 1.9] };
 
@@ -66,4 +66,17 @@ test("saveLossPlot replaces the HTML page whole and leaves no temporary file", a
     else process.env.COURSE_NO_STATIC_IMAGE = saved;
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("the epoch axis keeps at most 10 whole-epoch ticks (40 epochs: every 5th), the label names both curves and the axis, the legend takes a corner", () => {
+  assert.deepEqual([1, 2, 10, 11, 20, 40, 100, 101].map(epochTickStep), [1, 1, 1, 2, 2, 5, 10, 20]);
+  const forty = lossPlotFigure(curves, { numEpochs: 40 });
+  assert.equal((forty.layout?.xaxis as { dtick: number }).dtick, 5);
+  assert.equal((lossPlotFigure(curves, { numEpochs: 2 }).layout?.xaxis as { dtick: number }).dtick, 1);
+  const margins = lossPlotFigure(curves, { label: "reward margins" });
+  assert.deepEqual(margins.data.slice(0, 2).map((t) => (t as { name: string }).name), ["Training reward margins", "Validation reward margins"]);
+  assert.equal((margins.layout?.yaxis as { title: { text: string } }).title.text, "Reward margins");
+  // the book's legend in the upper right, or out of the way of rising curves
+  assert.deepEqual(margins.layout?.legend, { x: 1, xanchor: "right", y: 1 });
+  assert.deepEqual(lossPlotFigure(curves, { legend: "lower right" }).layout?.legend, { x: 1, xanchor: "right", y: 0, yanchor: "bottom" });
 });

@@ -11,6 +11,8 @@
  * PyTorch sees them), real_tokens_per_s (targets that are not -100), the generation figures,
  * peak_rss_mib (and peak_heap_mib, the wasm heap), trainable_params. Progress goes to stderr.
  *
+ * --dpo: instead, DPO steps, full or LoRA, with their own options (bench-dpo.ts; `npm run bench -- --dpo --help`).
+ *
  * --responses DIR: instead, the test set's responses with a fine-tuned folder, against transformers with --vs-torch (bench-responses.ts).
  *
  * --profile: after the timed steps, one more under tf.profile; the time by kernel (bench-profile.ts) to stderr and the JSON.
@@ -68,6 +70,7 @@ import { benchKernels, dispatchCost } from "./bench-kernels";
 import { runTorchBench } from "./bench-torch";
 import { profileOneStep } from "./bench-profile";
 import { benchResponses } from "./bench-responses";
+import { benchDPOMain } from "./bench-dpo";
 
 /** The benchmark's configs: issue 4's small one, GPT-2 small and the book's GPT-2 medium, all with the book's dropout for fine-tuning (none). */
 const BENCH_CONFIGS: Record<string, GPTConfig> = {
@@ -125,6 +128,7 @@ function scheduleEvents(trainLoader: DataLoader, valLoader: DataLoader, epochs: 
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes("--dpo")) return benchDPOMain(); // its own options: bench-dpo.ts
   const program = new Command()
     .name("bench")
     .description("Training and generation speed on this machine (optionally side by side with PyTorch)")

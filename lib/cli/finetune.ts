@@ -47,7 +47,9 @@ import { trainModelSimple } from "../train/train";
 import { CHECKPOINT_DIR, LORA_ADAPTER_DIR, loadCheckpoint, saveCheckpoint } from "../train/checkpoint";
 import { generateResponses } from "../generate/batch";
 import { saveLossPlot } from "../display/loss-plot";
-import { progressDisplay, ProgressHandle } from "../display/progress";
+import { progressDisplay } from "../display/progress";
+import { runProgress } from "../display/run-progress";
+import { checkOut, claimOut } from "./run-folder";
 import { chooseModel } from "../pretrained/select";
 import { parseBackend, parseIntOption, parseNumberOption, parsePromptStyle, runCli, startEngine } from "./common";
 
@@ -109,39 +111,14 @@ function program(): Command {
 }
 
 
-function timestamp(): string {
-  return new Date().toISOString().replace(/[:.]/g, "-").replace(/-\d{3}Z$/, "Z");
-}
-
-/** The run folder: refuse an existing non-empty one unless --force (checked before any slow work). */
-function checkOut(out: string | undefined, force: boolean): string {
-  const dir = path.resolve(out ?? path.join("runs", timestamp()));
-  if (fs.existsSync(dir)) {
-    if (!fs.statSync(dir).isDirectory()) throw new ConfigError(`--out ${dir}: exists and is not a folder`);
-    if (fs.readdirSync(dir).length > 0 && !force) {
-      throw new ConfigError(`--out ${dir}: the folder exists and is not empty; choose another or pass --force to overwrite`);
-    }
-  }
-  return dir;
-}
-
-/** Create the run folder and claim it with run.json once the data and model are good, so a second
- *  run into the same folder is refused from then on (and a failed start leaves no folder behind). */
-function claimOut(dir: string, force: boolean): void {
-  checkOut(dir, force); // again: another run may have claimed it while this one loaded
-  fs.mkdirSync(dir, { recursive: true });
-  const claim = { command: process.argv.slice(2), startedAt: new Date().toISOString(), pid: process.pid };
-  writeFileAtomic(path.join(dir, "run.json"), (fd) => writeAll(fd, JSON.stringify(claim, null, 2) + "\n"));
-}
-
 /** A download progress bar on a terminal (the 52k Alpaca file is 22 MB), nothing elsewhere. */
 function downloadProgress(): ((received: number, total: number | undefined) => void) | undefined {
   if (process.stdout.isTTY !== true) return undefined;
-  let bar: ProgressHandle | undefined;
+  const progress = runProgress("download");
   return (received, total) => {
     if (total === undefined) return;
-    (bar ??= progressDisplay(total, "download")).update(received, `${(received / 1e6).toFixed(1)} MB`);
-    if (received >= total) bar.done();
+    progress.update(received, total, `${(received / 1e6).toFixed(1)} MB`);
+    if (received >= total) progress.done();
   };
 }
 
@@ -218,8 +195,8 @@ async function main(): Promise<void> {
   process.on("SIGINT", onSigint);
   // progress bars only on a terminal: a log file or a test's pipe gets the log lines alone
   const bars = process.stdout.isTTY === true;
-  let bar: ProgressHandle | undefined;
-  const say = (line: string) => (bar ? bar.log(line) : log(line));
+  const progress = runProgress("step", { enabled: bars, log });
+  const say = progress.log;
   const started = Date.now();
   const history = await trainModelSimple(model, trainLoader, valLoader, optimizer, {
     numEpochs: opts.epochs,
@@ -234,12 +211,9 @@ async function main(): Promise<void> {
       await saveCheckpoint(outDir, { model, optimizer, position, history, options: { ...opts } as Record<string, unknown> });
       say(`checkpoint: ${path.join(outDir, CHECKPOINT_DIR)} (epoch ${position.epoch})`);
     },
-    onStep: (s) => {
-      if (bars) (bar ??= progressDisplay(s.totalSteps, "step")).update(s.step + 1, `epoch ${s.epoch + 1} loss ${s.loss.toFixed(3)}`);
-    },
+    onStep: progress.onStep,
   });
-  bar?.done();
-  bar = undefined;
+  progress.done();
   const minutes = (Date.now() - started) / 60000;
   if (history.stopped) {
     // mid-epoch: save where we are, so --resume continues from this very step

@@ -12,7 +12,7 @@ import * as path from "path";
 import { Command } from "commander";
 import { judgeResponses, rougeLRecords } from "../eval/score-responses";
 import { readResponses, saveScores, summaryLines } from "../eval/scores";
-import { progressDisplay, ProgressHandle } from "../display/progress";
+import { runProgress } from "../display/run-progress";
 import { runCli } from "./common";
 import { ConfigError } from "../core/errors";
 import { addLlmServerOptions, describeServer, llmServerClient, LlmServerOptions } from "./llm-server";
@@ -51,20 +51,17 @@ async function main(): Promise<void> {
 
   const client = llmServerClient(opts);
   console.error(`judge: ${describeServer(opts)} (seed ${opts.seed}, temperature ${opts.temperature})`);
-  let bar: ProgressHandle | undefined;
-  const bars = process.stderr.isTTY === true;
+  const progress = runProgress("Scoring entries", { enabled: process.stderr.isTTY === true, log: (line) => console.error(line) });
   const result = await judgeResponses(entries, client, {
     responsesFile: opts.responses,
     field: opts.field,
     out,
     retries: opts.retries,
     retryDelayMs: opts.retryDelayMs,
-    log: (line) => (bar ? bar.log(line) : console.error(line)),
-    onScore: (done) => {
-      if (bars) (bar ??= progressDisplay(entries.length, "Scoring entries")).update(done);
-    },
+    log: progress.log,
+    onScore: (done) => progress.update(done, entries.length),
   });
-  bar?.done();
+  progress.done();
   if (result.resumed > 0) console.error(`continued ${path.relative(".", out) || out}: ${result.resumed} of ${entries.length} entries were scored before`);
   for (const line of summaryLines(result.records.values(), entries.length)) console.log(line);
   console.error(`saved ${out}`);

@@ -52,3 +52,12 @@ export const OLLAMA_DEFAULT_HOST = "http://localhost:11434";
  * seed, temperature 0 (always the most likely token), and a 2,048-token context window.
  */
 export const BOOK_JUDGE_OPTIONS = { seed: 123, temperature: 0, num_ctx: 2048 } as const;
+
+/** The DPO bonus (ch07/04): β = 0.1 in the loss, "a value between 0.1 and 0.5" (larger keeps the policy closer to the reference). */
+export const BOOK_DPO_BETA = 0.1;
+/** ch07/04: `torch.optim.AdamW(policy_model.parameters(), lr=5e-6, weight_decay=0.01)`: "a very small learning rate". */
+export const BOOK_DPO_LR = 5e-6;
+/** ch07/04: AdamW's weight decay for DPO. */
+export const BOOK_DPO_WEIGHT_DECAY = 0.01;
+/** ch07/04: `num_epochs = 1`: "DPO is very prone to collapse". */
+export const BOOK_DPO_EPOCHS = 1;

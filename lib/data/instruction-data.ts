@@ -38,7 +38,7 @@ export const INSTRUCTION_DATA_URL =
 const FIELDS = ["instruction", "input", "output"] as const;
 
 /** Describe a JSON value's type for an error message ("number", "array", "null"…). */
-function typeName(value: unknown): string {
+export function typeName(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "array";
   return typeof value;
@@ -82,17 +82,20 @@ export function validateInstructionData(data: unknown, file: string): Instructio
   });
 }
 
-/** Parse the text of a data file; a syntax error becomes a one-line DataError naming the file. */
-export function parseInstructionData(text: string, file: string): InstructionEntry[] {
-  let data: unknown;
+/** The JSON of a data file's text; a syntax error becomes a one-line DataError naming the file. */
+export function parseDataJson(text: string, file: string): unknown {
   try {
     // a byte-order mark (Windows editors add one) is not JSON but is harmless: skip it
-    data = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (err) {
     const reason = (err as Error).message.split("\n")[0];
     throw new DataError(`${file}: not valid JSON (${reason})`);
   }
-  return validateInstructionData(data, file);
+}
+
+/** Parse the text of a data file; a syntax error becomes a one-line DataError naming the file. */
+export function parseInstructionData(text: string, file: string): InstructionEntry[] {
+  return validateInstructionData(parseDataJson(text, file), file);
 }
 
 /**

@@ -10,6 +10,7 @@
  * in order; run again, the command continues after the last one (the draws come from one seeded
  * stream over all entries, so entry i gets the same draw in a continued run).
  */
+import type { PreferenceEntry } from "../data/preference-data";
 import { ConfigError } from "../core/errors";
 import { Rng } from "../core/random";
 import { formatInput } from "../data/prompt";
@@ -19,7 +20,8 @@ import { askFor, readSavedArray, RetryOptions, saveJson, withProgress } from "./
 
 export type Politeness = "polite" | "impolite";
 
-export type PreferenceEntry = InstructionEntry & { chosen: string; rejected: string };
+// the entries it writes are the preference data DPO reads (lib/data/preference-data.ts)
+export type { PreferenceEntry } from "../data/preference-data";
 
 /** What the larger model is asked: the task, its correct answer, and a small change of tone (the book's idea, our words). */
 export function preferencePrompt(entry: InstructionEntry, politeness: Politeness): string {

@@ -5,3 +5,4 @@ export * from "./figure-image";
 export * from "./plotly";
 export * from "./table";
 export * from "./progress";
+export * from "./run-progress";

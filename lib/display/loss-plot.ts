@@ -26,20 +26,36 @@ export interface LossPlotOptions {
   numEpochs?: number;
   /** the loss axis's range, e.g. [0, 3] to zoom in past the first steps' high losses (default: all of it) */
   yRange?: [number, number];
+  /** what the two curves are (default "loss"): the y axis's title and the legend's "Training …", "Validation …" (DPO plots "reward margins" too) */
+  label?: string;
+  /** the legend's corner (default "upper right", the book's; rising curves such as reward margins want "lower right") */
+  legend?: "upper right" | "lower right";
   width?: number;
   height?: number;
+}
+
+/**
+ * The epoch axis's tick spacing: whole epochs, at most 10 ticks, the step 1, 2 or 5 times a power of ten
+ * (40 epochs: every 5th; 2 epochs: every one), as the book's MaxNLocator(integer=True) thins them.
+ */
+export function epochTickStep(epochs: number): number {
+  for (let scale = 1; ; scale *= 10) {
+    for (const base of [1, 2, 5]) if (epochs / (base * scale) <= 10) return base * scale;
+  }
 }
 
 /** The figure: two visible lines on the epoch axis, one invisible trace that lays out the tokens axis. */
 export function lossPlotFigure(curves: LossCurves, opts: LossPlotOptions = {}): PlotlyFigure {
   const x = opts.epochsSeen ?? curves.epochsAt;
+  const label = opts.label ?? "loss";
+  const epochs = opts.numEpochs ?? Math.ceil(Math.max(1, ...x));
   return {
     data: [
-      { type: "scatter", mode: "lines", name: "Training loss", x, y: curves.trainLosses, xaxis: "x", yaxis: "y" },
+      { type: "scatter", mode: "lines", name: `Training ${label}`, x, y: curves.trainLosses, xaxis: "x", yaxis: "y" },
       {
         type: "scatter",
         mode: "lines",
-        name: "Validation loss",
+        name: `Validation ${label}`,
         x,
         y: curves.valLosses,
         line: { dash: "dashdot" }, // the book's linestyle="-."
@@ -65,11 +81,11 @@ export function lossPlotFigure(curves: LossCurves, opts: LossPlotOptions = {}): 
       title: { text: opts.title ?? "Loss during fine-tuning", y: 0.98, yanchor: "top" },
       width: opts.width ?? PLOT_SIZE.width,
       height: opts.height ?? PLOT_SIZE.height,
-      // whole epochs only, as the book's MaxNLocator(integer=True)
-      xaxis: { title: { text: "Epochs" }, dtick: 1, rangemode: "tozero", ...(opts.numEpochs ? { range: [0, opts.numEpochs] } : {}) },
+      // whole epochs only, as the book's MaxNLocator(integer=True), and not so many that the labels crowd
+      xaxis: { title: { text: "Epochs" }, tick0: 0, dtick: epochTickStep(epochs), rangemode: "tozero", ...(opts.numEpochs ? { range: [0, opts.numEpochs] } : {}) },
       xaxis2: { title: { text: "Tokens seen" }, overlaying: "x", side: "top", rangemode: "tozero" },
-      yaxis: { title: { text: "Loss" }, ...(opts.yRange ? { range: opts.yRange } : {}) },
-      legend: { x: 1, xanchor: "right", y: 1 }, // the book's loc="upper right"
+      yaxis: { title: { text: label[0].toUpperCase() + label.slice(1) }, ...(opts.yRange ? { range: opts.yRange } : {}) },
+      legend: opts.legend === "lower right" ? { x: 1, xanchor: "right", y: 0, yanchor: "bottom" } : { x: 1, xanchor: "right", y: 1 }, // the book's loc="upper right"
       margin: { t: 120 },
     },
   };

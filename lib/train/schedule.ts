@@ -35,8 +35,11 @@ export interface SchedulePosition {
 }
 const START: SchedulePosition = { epoch: 0, batch: 0, globalStep: -1, evalCount: 0 };
 
-/** Reads a loader's batches of one epoch from a batch on: as tensors (the trainer) or plain arrays (the bench). */
-export type BatchReader<B> = (loader: DataLoader, epoch: number, startBatch: number) => Iterable<B>;
+/**
+ * Reads a loader's batches of one epoch from a batch on: as tensors (the trainer) or plain arrays (the bench).
+ * `L` is the loader: chapter 7's `DataLoader`, or DPO's `PreferenceLoader` (the same schedule, other batches).
+ */
+export type BatchReader<B, L = DataLoader> = (loader: L, epoch: number, startBatch: number) => Iterable<B>;
 export const readTensors: BatchReader<Batch> = (loader, epoch, startBatch) => loader.batches(epoch, startBatch);
 export const readArrays: BatchReader<ArrayBatch> = (loader, epoch, startBatch) => loader.arrayBatches(epoch, startBatch);
 
@@ -55,10 +58,10 @@ function* take<B>(items: Iterable<B>, n: number): Generator<B> {
  * batches of the order for "epoch" EVAL_ORDER_OFFSET + evalIndex, and the first `evalIter` val batches.
  * Lazy: a batch is made when it is read.
  */
-export function evalBatches<B>(
-  read: BatchReader<B>,
-  trainLoader: DataLoader,
-  valLoader: DataLoader,
+export function evalBatches<B, L = DataLoader>(
+  read: BatchReader<B, L>,
+  trainLoader: L,
+  valLoader: L,
   evalIter: number,
   evalIndex: number,
 ): { train: Iterable<B>; val: Iterable<B> } {
@@ -86,10 +89,10 @@ export type ScheduleEvent<B> =
  * end of each epoch. The trainer runs it; the bench replays it (as plain arrays) on both engines.
  * Batches are read lazily: leaving a for-of over it early makes no batch for nothing.
  */
-export function* trainSchedule<B>(
-  read: BatchReader<B>,
-  trainLoader: DataLoader,
-  valLoader: DataLoader,
+export function* trainSchedule<B, L = DataLoader>(
+  read: BatchReader<B, L>,
+  trainLoader: L,
+  valLoader: L,
   opts: { numEpochs: number; evalFreq: number; evalIter: number },
   from: SchedulePosition = START,
 ): Generator<ScheduleEvent<B>> {

@@ -18,14 +18,8 @@
 // prose around it.
 
 // %% [markdown]
-// The first cell lets the TypeScript kernel (tslab) load the library straight from its `.ts` source files.
-// Every notebook of the course starts with it.
-
-// %%
-import "tsx/cjs";
-
-// %% [markdown]
-// Then the imports. `initEngine()` picks the fastest TensorFlow.js backend this machine has (native TensorFlow,
+// The course's "TypeScript" kernel (tslab, started by `scripts/tslab-kernel.js`) loads the library straight from
+// its `.ts` source files, so an edit in `lib/` shows up after a kernel restart. First the imports. `initEngine()` picks the fastest TensorFlow.js backend this machine has (native TensorFlow,
 // else WebAssembly, else plain JavaScript) and says which one it chose. This notebook barely computes, but
 // danfojs, the table library used below, runs on TensorFlow.js too.
 

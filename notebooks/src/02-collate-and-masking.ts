@@ -17,9 +17,6 @@
 // with a small cross-entropy example *why* -100 makes the padding vanish from the loss.
 
 // %%
-import "tsx/cjs";
-
-// %%
 import * as tf from "@tensorflow/tfjs";
 import { initEngine, END_OF_TEXT, encodeText, collate, collateDraft1, collateDraft2, maskedCrossEntropy, IGNORE_INDEX } from "@course/lib";
 

@@ -15,9 +15,6 @@
 // 4. measures how much of what the model computes is padding, and how much of it length-grouped batches save.
 
 // %%
-import "tsx/cjs";
-
-// %%
 import * as tf from "@tensorflow/tfjs";
 import {
   initEngine, loadInstructionData, splitData, InstructionDataset, DataLoader, decodeTokens, comparePadding,

@@ -15,9 +15,6 @@
 // 4. lets it answer the first validation instruction, the book's passive-voice example, *before* fine-tuning.
 
 // %%
-import "tsx/cjs";
-
-// %%
 import * as tf from "@tensorflow/tfjs";
 import {
   initEngine, loadInstructionData, splitData, formatInput, chooseModel, printParamSummary, MODEL_CONFIGS,

@@ -51,9 +51,6 @@
 // **The outputs saved in this notebook come from the offline tiny model: the book's run on all 935 entries for
 // 2 epochs, then the overfitting run.**
 
-// %%
-import "tsx/cjs";
-
 // %% tags=["settings"]
 const EPOCHS = 2;
 const QUICK = process.env.COURSE_QUICK === "1";
@@ -65,7 +62,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import {
   initEngine, loadInstructionData, splitData, formatInput, chooseModel, printParamSummary, InstructionDataset,
-  DataLoader, AdamW, RANDOM_INIT_LR, trainModelSimple, progressDisplay, ProgressHandle, lossPlotFigure, showPlot, showTable,
+  DataLoader, AdamW, RANDOM_INIT_LR, trainModelSimple, runProgress, lossPlotFigure, showPlot, showTable,
   saveGPT2Directory, writeFileAtomic, writeAll, BOOK_BATCH_SIZE, BOOK_SEED, BOOK_LR, BOOK_WEIGHT_DECAY, BOOK_EVAL_FREQ,
   BOOK_EVAL_ITER,
 } from "@course/lib";
@@ -124,7 +121,7 @@ console.log(`AdamW lr ${LR}, weight decay ${BOOK_WEIGHT_DECAY}; ${trainLoader.nu
 // `loss: "plain"` to `trainModelSimple` to train with the definition itself, more slowly.
 
 // %% tags=["train"]
-let bar: ProgressHandle | undefined;
+const progress = runProgress("fine-tuning"); // a bar that follows the steps; the loss lines print below it
 const samples: { epoch: number; sample: string }[] = [];
 const started = Date.now();
 const history = await trainModelSimple(model, trainLoader, valLoader, optimizer, {
@@ -132,10 +129,11 @@ const history = await trainModelSimple(model, trainLoader, valLoader, optimizer,
   evalFreq: BOOK_EVAL_FREQ,
   evalIter: BOOK_EVAL_ITER,
   startContext: formatInput(val[0]),
-  onStep: (s) => (bar ??= progressDisplay(s.totalSteps, "fine-tuning")).tick(1, `epoch ${s.epoch + 1}, loss ${s.loss.toFixed(3)}`),
+  log: progress.log,
+  onStep: progress.onStep,
   onEpochEnd: ({ epoch, sample }) => void samples.push({ epoch: epoch + 1, sample }),
 });
-bar?.done();
+progress.done();
 const minutes = (Date.now() - started) / 60000;
 console.log(`Training completed in ${minutes.toFixed(2)} minutes.`);
 optimizer.dispose();
@@ -274,7 +272,7 @@ const overfitOptimizer = new AdamW(overfitModel.params, { lr: LR, weightDecay: B
 console.log(`${overfitChosen.name}: ${overfitTrain.length} training entries, ${OVERFIT_EPOCHS} epochs, ${overfitLoader.numBatches} steps per epoch, ${OVERFIT_EPOCHS * overfitLoader.numBatches} in all; lr ${LR}`);
 
 // %% tags=["overfit-train"]
-let overfitBar: ProgressHandle | undefined;
+const overfitProgress = runProgress("overfitting run");
 const overfitStarted = Date.now();
 const overfitHistory = await trainModelSimple(overfitModel, overfitLoader, valLoader, overfitOptimizer, {
   numEpochs: OVERFIT_EPOCHS,
@@ -282,9 +280,9 @@ const overfitHistory = await trainModelSimple(overfitModel, overfitLoader, valLo
   evalIter: BOOK_EVAL_ITER,
   startContext: formatInput(val[0]),
   log: () => {}, // the chart and the numbers below say it better than 30-odd loss lines
-  onStep: (s) => (overfitBar ??= progressDisplay(s.totalSteps, "overfitting run")).tick(1, `epoch ${s.epoch + 1}, loss ${s.loss.toFixed(3)}`),
+  onStep: overfitProgress.onStep,
 });
-overfitBar?.done();
+overfitProgress.done();
 console.log(`Training completed in ${((Date.now() - overfitStarted) / 60000).toFixed(2)} minutes (${overfitHistory.steps.length} evaluations).`);
 overfitOptimizer.dispose();
 overfitModel.dispose();

@@ -28,9 +28,6 @@
 // 110 entries, up to 256 tokens) on the model notebook 05 trained offline: the tiny model from random
 // weights, 2 epochs on all 935 training entries.**
 
-// %%
-import "tsx/cjs";
-
 // %% tags=["settings"]
 const QUICK = process.env.COURSE_QUICK === "1";
 const N_TEST: number | undefined = QUICK ? 5 : undefined; // undefined: the whole test set

@@ -20,13 +20,10 @@
 // scores shown are ROUGE-L, not the judge's.** The responses are those of notebook 06: the offline tiny model
 // (random weights, 2 epochs on all 935 training entries), answering all 110 test entries.
 
-// %%
-import "tsx/cjs";
-
 // %% tags=["settings"]
 import {
-  judgePrompt, parseScore, judgeClient, judgeResponses, rougeL, rougeLRecords, summaryLines, showTable, progressDisplay,
-  ProgressHandle, BOOK_JUDGE_MODEL, BOOK_JUDGE_OPTIONS, OLLAMA_DEFAULT_HOST, ResponseEntry, JudgeError,
+  judgePrompt, parseScore, judgeClient, judgeResponses, rougeL, rougeLRecords, summaryLines, showTable, runProgress,
+  BOOK_JUDGE_MODEL, BOOK_JUDGE_OPTIONS, OLLAMA_DEFAULT_HOST, ResponseEntry, JudgeError,
 } from "@course/lib";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -99,13 +96,13 @@ const client = judgeClient({ api: "ollama", host: HOST, model: JUDGE_MODEL, seed
 let judged = false;
 try {
   await client.ready();
-  let bar: ProgressHandle | undefined;
+  const progress = runProgress("Scoring entries");
   const result = await judgeResponses(entries, client, {
     responsesFile: RESPONSES_FILE, field: "model_response", out: path.join(RUN_DIR, "judge-scores.json"),
-    log: (line) => console.log(line),
-    onScore: (done) => (bar ??= progressDisplay(entries.length, "Scoring entries")).update(done),
+    log: progress.log,
+    onScore: (done) => progress.update(done, entries.length),
   });
-  bar?.done();
+  progress.done();
   for (const line of summaryLines(result.records.values(), entries.length)) console.log(line);
   judged = true;
 } catch (err) {

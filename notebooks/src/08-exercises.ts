@@ -17,9 +17,6 @@
 // itself: `npm run finetune -- --prompt-style phi3 --mask-instructions` runs both exercises end to end.
 
 // %%
-import "tsx/cjs";
-
-// %%
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
@@ -27,7 +24,7 @@ import * as path from "node:path";
 import type { AddressInfo } from "node:net";
 import {
   initEngine, loadInstructionData, formatInput, formatTrainingText, encodeText, decodeTokens, InstructionDataset,
-  DataLoader, extractResponse, splitData, resolveDataSource, ALPACA_52K_URL, progressDisplay, ProgressHandle, showTable,
+  DataLoader, extractResponse, splitData, resolveDataSource, ALPACA_52K_URL, runProgress, showTable,
 } from "@course/lib";
 
 await initEngine();
@@ -137,13 +134,13 @@ const server = http.createServer((_req, res) => {
 await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
 const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/instruction-data.json`;
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "course-data-"));
-let bar: ProgressHandle | undefined;
+const progress = runProgress("download");
 const file = await resolveDataSource(url, {
   cacheDir,
   log: (line) => console.log(line.replace(url, "<local server>/instruction-data.json").replace(cacheDir, "<cache>")),
-  onProgress: (received, total) => total && (bar ??= progressDisplay(total, "download")).update(received),
+  onProgress: (received, total) => total && progress.update(received, total),
 });
-bar?.done();
+progress.done();
 server.close();
 const recorded = /sha256: ([0-9a-f]{64})/.exec(fs.readFileSync(path.resolve("..", "data", "NOTICE"), "utf8"))?.[1];
 const got = fs.readFileSync(`${file}.sha256`, "utf8").trim();

@@ -52,10 +52,13 @@ function offsetScale(name: string, shape: number[]): [number, number] {
   return [0, 1 / Math.sqrt(shape[0])]; // an (in, out) matrix
 }
 
-/** The values of one parameter, row-major in the library layout. */
-export function deterministicValues(name: string, shape: number[]): Float32Array {
+/**
+ * The values of one parameter, row-major in the library layout. `salt` (default "") is hashed in front of
+ * the name, giving a second, unrelated set of weights of the same shapes (DPO's reference model).
+ */
+export function deterministicValues(name: string, shape: number[], salt = ""): Float32Array {
   const n = shape.reduce((a, b) => a * b, 1);
-  const seed = fnv1a32(name);
+  const seed = fnv1a32(salt + name);
   const [offset, scale] = offsetScale(name, shape);
   const out = new Float32Array(n); // the store rounds each float64 to float32, as numpy's astype
   for (let k = 0; k < n; k++) {
@@ -91,9 +94,9 @@ export interface NamedArray {
 }
 
 /** Every parameter of a config, keyed by library name (plain arrays: no tensors to dispose). */
-export function deterministicWeights(cfg: GPTConfig, opts: { tiedHead?: boolean } = {}): Map<string, NamedArray> {
+export function deterministicWeights(cfg: GPTConfig, opts: { tiedHead?: boolean; salt?: string } = {}): Map<string, NamedArray> {
   const out = new Map<string, NamedArray>();
-  for (const [name, shape] of libraryParamShapes(cfg)) out.set(name, { shape, values: deterministicValues(name, shape) });
+  for (const [name, shape] of libraryParamShapes(cfg)) out.set(name, { shape, values: deterministicValues(name, shape, opts.salt) });
   if (opts.tiedHead) {
     const emb = out.get("tokEmb.weight")!;
     const [v, c] = emb.shape;
@@ -105,7 +108,7 @@ export function deterministicWeights(cfg: GPTConfig, opts: { tiedHead?: boolean 
 }
 
 /** A GPTModel holding the deterministic weights (built with zeros, then assigned). */
-export function deterministicModel(cfg: GPTConfig, opts: { tiedHead?: boolean } = {}): GPTModel {
+export function deterministicModel(cfg: GPTConfig, opts: { tiedHead?: boolean; salt?: string } = {}): GPTModel {
   const model = new GPTModel(cfg, { init: "zeros" });
   for (const [name, { shape, values }] of deterministicWeights(cfg, opts)) {
     const v = model.param(name);

@@ -392,3 +392,67 @@ CHECKS["08"] = [
     },
   },
 ];
+
+const LN2_LINE = (label: string) => new RegExp(`${label}: (0\\.69314\\d*)`);
+/** The numbers of the book's DPO lines in a cell: [step, train loss, val loss, train margin, val margin]. */
+const dpoLines = (text: string) =>
+  [...text.matchAll(/Ep \d+ \(Step (\d{6})\): Train loss (\d+\.\d{3}), Val loss (\d+\.\d{3}), Train reward margins (-?\d+\.\d{3}), Val reward margins (-?\d+\.\d{3})/g)].map((m) => m.slice(1).map(Number));
+
+CHECKS["10"] = [
+  { name: "the settings: β 0.1, 1 epoch", test: shows("settings", "β 0.1; 1 epoch") },
+  {
+    name: "the book's preference data: 1,100 entries, entry 50, the 935 / 55 / 110 split",
+    test: shows("data", "Number of entries: 1100", `"chosen": "The correct spelling is 'Occasion.'"`, `"rejected": "The correct spelling is obviously 'Occasion.'"`, "Training set length: 935", "Validation set length: 55", "Test set length: 110"),
+  },
+  { name: "the book's toy entries: a 48-token prompt, 74-token chosen", test: shows("dataset", "entry 0: prompt 48 tokens, chosen 74") },
+  {
+    name: "draft 1 pads the toy batch as the book prints it (81 wide, <|endoftext|>, padding masked)",
+    test: shows("collate-draft1", "chosen: 2 × 81", "first row: [21106,318,281,12064,326,8477,257,4876,13,19430,", "318,366,6726,1911,50256,50256,50256,50256,50256,50256,50256]", "chosen masks: T×74 F×7"),
+  },
+  {
+    name: "draft 2 masks the prompt and the two newlines: the response header and the response are left",
+    test: shows("collate-draft2", "chosen masks: F×50 T×24 F×7", `entry 0, chosen, masked: "### Response:\\nThe spelling of the given phrase \\"freind\\" is incorrect, the correct spelling is \\"friend\\"."`),
+  },
+  { name: "the drafts agree with collatePreference", test: shows("collate-library", "draft 2 agrees with collatePreference: true", "without the prompt mask it is draft 1: true") },
+  { name: "the book's gather example: 1.4185 both ways", test: shows("gather", "1.4185 1.4185") },
+  { name: "the mean log-probabilities by hand agree with computeLogProbs", test: shows("logprobs", "the cell agrees with computeLogProbs: true") },
+  { name: "the loss: ln 2 when policy = reference, −log σ(0.1) for a bracket of 1", test: shows("loss", "loss 0.6931 (ln 2 = 0.6931), rewards 0, 0", "loss 0.6444 (−log σ(0.1) = 0.6444), rewards 0.50, -0.50, margin 1.00") },
+  { name: "the loaders: 7 validation and 14 test batches", test: (nb) => assert.match(nb.text("loaders"), /batches per epoch: (116|15) train, 7 validation, 14 test/) },
+  {
+    name: "the reference is a frozen second copy; a full-setting run tunes a full-setting model",
+    test: (nb) => {
+      shows("model", "reference: a separate frozen copy of the starting weights", "trainable parameters: policy")(nb);
+      // runs/notebook/model is whatever notebook 05 saved last (a quick run, the browser test…): run 05 again first
+      if (nb.text("settings").includes("training entries: all")) assert.doesNotMatch(nb.text("model"), /quick setting/, "notebook 05's saved model is from the quick setting: execute 05 in the full setting first");
+    },
+  },
+  {
+    name: "before training: loss ln 2 and margins 0, as the book prints",
+    test: (nb) => {
+      const text = nb.text("initial");
+      for (const label of ["Training loss", "Validation loss"]) assert.match(text, LN2_LINE(label), `${label} is not ln 2`);
+      for (const label of ["Train reward margin", "Val reward margin"]) {
+        const m = new RegExp(`${label}: (-?[\\d.e-]+)`).exec(text);
+        assert.ok(m && Math.abs(Number(m[1])) < 1e-6, `${label}: ${m?.[1]}`);
+      }
+    },
+  },
+  {
+    name: "training prints the book's lines; the validation loss falls and its reward margin rises",
+    test: (nb) => {
+      const text = nb.text("train");
+      const lines = dpoLines(text);
+      assert.ok(lines.length >= 3, `only ${lines.length} DPO lines`);
+      const [first, last] = [lines[0], lines[lines.length - 1]];
+      assert.ok(last[2] < first[2], `validation loss ${first[2]} -> ${last[2]}`);
+      assert.ok(last[4] > first[4], `validation margin ${first[4]} -> ${last[4]}`);
+      assert.match(text, /Training completed in \d+\.\d\d minutes\./);
+      finishedBar("train", "DPO")(nb);
+    },
+  },
+  { name: "the loss chart", test: chartWithImage("loss-plot") },
+  { name: "the reward-margins chart", test: (nb) => { chartWithImage("margins-plot")(nb); assert.match(nb.text("margins-plot"), /validation reward margin -?[\d.]+ -> -?[\d.]+/); } },
+  { name: "responses before and after, side by side", test: (nb) => assert.match(nb.html("responses"), /<table[\s\S]*before DPO \(reference\)[\s\S]*after DPO \(policy\)/) },
+  { name: "LoRA DPO: the adapter switched off is the reference", test: shows("lora", "reference: the policy with its LoRA adapter switched off", "the adapter switched off is the reference: true") },
+  { name: "gpt2-medium counted: 9.08 GiB for full DPO, 1.66 GiB for LoRA DPO", test: shows("memory-count", "gpt2-medium before activations: full DPO 9.08 GiB, LoRA DPO 1.66 GiB") },
+];

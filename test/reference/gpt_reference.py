@@ -63,26 +63,27 @@ def offset_scale(name, shape):
     return 0.0, 1.0 / math.sqrt(shape[0])  # a (in, out) matrix
 
 
-def deterministic_values(name, shape):
+def deterministic_values(name, shape, salt=""):
+    """`salt` is hashed in front of the name: another, unrelated set of weights of the same shapes."""
     n = int(np.prod(shape))
-    h = hash32(np.arange(n, dtype=np.uint64), fnv1a32(name))
+    h = hash32(np.arange(n, dtype=np.uint64), fnv1a32(salt + name))
     v = h.astype(np.float64) / 4294967296.0 * 2.0 - 1.0
     offset, scale = offset_scale(name, shape)
     return (offset + scale * v).astype(np.float32).reshape(shape)
 
 
-def deterministic_weights(cfg, tied_head):
-    w = {name: deterministic_values(name, shape) for name, shape in param_shapes(cfg)}
+def deterministic_weights(cfg, tied_head, salt=""):
+    w = {name: deterministic_values(name, shape, salt) for name, shape in param_shapes(cfg)}
     if tied_head:
         # GPT-2's checkpoints share the head with the token embedding
         w["outHead.weight"] = np.ascontiguousarray(w["tokEmb.weight"].T)
     return w
 
 
-def build(cfg, tied_head):
+def build(cfg, tied_head, salt=""):
     """The reference model (reference_model.py) holding the deterministic weights, in eval mode."""
     model = ReferenceGPT(cfg)
-    model.load_library_weights({k: torch.from_numpy(v) for k, v in deterministic_weights(cfg, tied_head).items()})
+    model.load_library_weights({k: torch.from_numpy(v) for k, v in deterministic_weights(cfg, tied_head, salt).items()})
     model.eval()
     return model
 
