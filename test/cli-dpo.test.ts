@@ -94,7 +94,8 @@ test("--loss-only prints the book's DPO loss, rewards and margin on random trans
   [theirs.loss, theirs.chosenReward, theirs.rejectedReward, theirs.margin].forEach((x: number, i: number) =>
     assert.ok(Math.abs(ours[i] - x) < 1e-4, `line ${i + 1}: ${ours[i]} vs ${x}`),
   );
-  assert.ok(Math.abs(theirs.loss - Math.log(2)) > 1e-3, `the checkpoints should disagree: loss ${theirs.loss}`);
+  // Two different checkpoints give rewards far from zero; the margin (and so loss - log 2) can be near zero by chance.
+  assert.ok(Math.abs(theirs.chosenReward) > 1e-3 && Math.abs(theirs.rejectedReward) > 1e-3, `the checkpoints should disagree: rewards ${theirs.chosenReward}, ${theirs.rejectedReward}`);
 });
 
 test("a short run writes the history, both plots, the responses before and after, and a model transformers loads", async (t) => {
