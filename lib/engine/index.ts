@@ -31,11 +31,16 @@
  *
  * wasm runs XNNPACK on one thread per core (`threads`, `COURSE_WASM_THREADS=1` for the
  * package's single-threaded build); see lib/engine/wasm-threads.ts for how.
+ *
+ * On the plain JavaScript backend ("cpu") it replaces a kernel whose shipped version cannot finish a
+ * training step of a 50,257-token model (lib/engine/cpu-kernels.ts); `patches: false` or
+ * `COURSE_CPU_PATCHES=0` leaves it as shipped.
  */
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../core/errors";
 import { describeLibtensorflow, loadNative, nativeState } from "./native";
 import { installWasmPatches } from "./wasm-patches";
+import { installCpuPatches } from "./cpu-kernels";
 import { foundWasm } from "./wasm-guard";
 import { EngineSkipped, loadWebGPU } from "./webgpu";
 import { defaultWasmThreads, registerThreadedWasm, restoreSingleThreadedWasm, wasmThreadsInUse } from "./wasm-threads";
@@ -48,7 +53,7 @@ export interface EngineOptions {
   backend?: EngineChoice;
   /** Where the one-line report goes; default console.log. Pass `() => {}` to silence it. */
   log?: (line: string) => void;
-  /** Install the wasm speed patches (default: true unless `COURSE_WASM_PATCHES=0`). */
+  /** Install the wasm speed patches (default: true unless `COURSE_WASM_PATCHES=0`), and the cpu backend's (cpu-kernels.ts). */
   patches?: boolean;
   /**
    * wasm only: threads for XNNPACK (default: `COURSE_WASM_THREADS`, else one per core).
@@ -210,6 +215,7 @@ async function start(
       if (!wasmStarted && threads > 1) registerThreadedWasm(threads);
       notes.push(...installWasmPatches(patches, { ...foundWasm(), ...versions }));
     }
+    if (candidate.backend === "cpu") notes.push(...installCpuPatches(patches));
     let ok = false;
     try {
       ok = await tf.setBackend(candidate.backend);

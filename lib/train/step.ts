@@ -2,10 +2,14 @@
  * One optimizer step on TF.js: the book's `optimizer.zero_grad(); loss.backward(); optimizer.step()`.
  *
  * TF.js has no `.grad` fields to zero; `tf.variableGrads` returns fresh gradients for one loss each step,
- * which is what `zero_grad(); loss.backward()` amounts to.
+ * which is what `zero_grad(); loss.backward()` amounts to. The step runs it as `leanVariableGrads`
+ * (lib/engine/lean-gradients.ts): the same gradients, with each op's saved tensors and intermediate
+ * gradients freed as soon as the backward pass is past them, as PyTorch's autograd does
+ * (`COURSE_LEAN_BACKPROP=0`: TF.js's own pass, which keeps them all to the end).
  */
 import * as tf from "@tensorflow/tfjs";
 import { TrainingError } from "../core/errors";
+import { leanVariableGrads } from "../engine/lean-gradients";
 import type { GPTModel } from "../model/gpt";
 import type { AdamW } from "./adamw";
 import { calcLossBatch, readKeptTargets } from "./loss";
@@ -39,7 +43,7 @@ export async function trainStep(
   const vars = names.map((n) => trainable.get(n) as tf.Variable);
   const kept = await readKeptTargets(targets, model.cfg.vocabSize, `training step ${step}`);
   // variableGrads keys gradients by the variable's engine name; map them back to ours
-  const { value, grads } = tf.variableGrads(() => lossBatch(model, inputs, targets, true, kept), vars);
+  const { value, grads } = leanVariableGrads(() => lossBatch(model, inputs, targets, true, kept), vars);
   try {
     const loss = (await value.data())[0];
     if (!Number.isFinite(loss)) {
