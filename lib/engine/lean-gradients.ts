@@ -40,7 +40,8 @@ export const LEAN_BACKPROP = { on: process.env.COURSE_LEAN_BACKPROP !== "0" };
 
 function internals(): EngineInternals | null {
   const e = tf.engine() as unknown as Partial<EngineInternals>;
-  const ok = typeof e.startTape === "function" && typeof e.endTape === "function" && e.state !== undefined && "activeTape" in e.state;
+  // `activeTape` exists only once some tape has run; `gradientDepth` from the start
+  const ok = typeof e.startTape === "function" && typeof e.endTape === "function" && typeof e.state?.gradientDepth === "number";
   return ok ? (e as EngineInternals) : null;
 }
 
