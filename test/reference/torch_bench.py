@@ -104,7 +104,7 @@ def main():
         out = greedy(model, torch.tensor([ids], device=device), job["max_new_tokens"])
         gen_tokens += out.shape[1] - len(ids)
     gen_seconds = time.perf_counter() - g0
-    train_peak_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    train_peak_mib = peak_rss_mib()
     gpu_peak = {"peak_gpu_mib": round(torch.cuda.max_memory_allocated(device) / 2**20), "gpu": torch.cuda.get_device_name(device)} if device.type == "cuda" else {}
     del model, optimizer
     hf = hf_generate(cfg, job, device) if job["prompts"] else {}
@@ -129,6 +129,23 @@ def main():
         **gpu_peak,
         **hf,
     }))
+
+
+def peak_rss_mib():
+    """This process's own peak resident memory: the kernel's VmHWM, which starts again at exec.
+
+    Not getrusage's ru_maxrss: on Linux that survives execve, so a Python started by the Node bench reports the
+    Node process's peak when that was higher (how an earlier version of this script reported 8,528 MiB for a
+    reference that peaks at ~3.7 GiB on its own).
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 2**20))
 
 
 def hf_generate(cfg, job, device):
