@@ -4,12 +4,13 @@
  *
  * - `UnsortedSegmentSum`, the gradient of `tf.gather` (the token embedding's, every training step). The
  *   shipped kernel (tfjs-backend-cpu 4.22) loops over the *segments*: for each of the 50,257 vocabulary
- *   rows it builds a mask over the whole (B·T, C) gradient, multiplies, and sums, and it frees those three
- *   (B·T, C) temporaries per row only once all rows are done. On bench-tiny's (8, 68) batches that is
- *   50,257 × 3 arrays of 544 × 128 values: no step finished in 5 minutes while the process grew past
- *   3 GiB (14 GiB after 13 minutes, issue 20) — not a leak, a kernel that holds ~80 GB of temporaries
- *   over its run. Here it is one pass over the rows (segment-sum.ts): the same sums, in float64 rounded once as the
- *   shipped kernel's reduction does, so the same numbers.
+ *   rows it builds a mask over the whole (B·T, C) gradient, casts it, multiplies and sums, and it frees
+ *   those temporaries only once every row is done. On bench-tiny's (8, 68) batches that is ~627 KB a row,
+ *   ~31 GB over the 50,257 rows, in ~10^10 elementwise steps: `bench --config bench-tiny --backend cpu`
+ *   finished no step in 5 minutes while its memory climbed (3.3 GiB, 14 GiB after 13 minutes, issue 20) —
+ *   not a leak, a kernel that holds every temporary it makes until it returns. Here it is one pass over the
+ *   rows (segment-sum.ts): the same sums, in float64 rounded once as the shipped kernel's reduction does,
+ *   so the same numbers. A step then takes ~45 s (bench-tiny, a busy 2-core machine), in ~620 MiB.
  *
  * Each wraps the kernel it replaced (patch-kernel.ts), which stays one switch away.
  */
