@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { INIT_STD } from "../core/book";
-import { FUSED_LAYERS, geluFused } from "./fused-layers";
+import { fuseNow, geluFused } from "./fused-layers";
 import { Linear } from "./linear";
 import { ParamContext } from "./params";
 
@@ -34,7 +34,7 @@ export class FeedForward {
   /** (B, T, C) -> (B, T, C) */
   apply(x: tf.Tensor): tf.Tensor {
     // the fused GELU (fused-layers.ts) computes the same values and keeps only its input for the backward pass
-    const hidden = (FUSED_LAYERS.on ? geluFused : gelu)(this.fc1.apply(x)); // (B, T, C) -> (B, T, 4C)
+    const hidden = (fuseNow() ? geluFused : gelu)(this.fc1.apply(x)); // (B, T, C) -> (B, T, 4C)
     return this.fc2.apply(hidden); // (B, T, 4C) -> (B, T, C)
   }
 }

@@ -26,6 +26,19 @@ import * as tf from "@tensorflow/tfjs";
 /** Whether the model's GELU, LayerNorm and biased linear layers run as the fused ops here. */
 export const FUSED_LAYERS = { on: process.env.COURSE_FUSED_LAYERS !== "0" };
 
+/**
+ * Whether the fused layers should run now: switched on, and a gradient tape recording (a training step).
+ * Without a tape (generation, evaluation) nothing is kept for a backward pass, and the plain ops, the same
+ * numbers, skip a custom op's own bookkeeping (as inside another custom op's forward pass, where TF.js records
+ * nothing either). Reads tfjs-core 4.22's `state.gradientDepth` and `kernelDepth`; without them, on.
+ */
+export function fuseNow(): boolean {
+  if (!FUSED_LAYERS.on) return false;
+  const state = (tf.engine() as unknown as { state?: { gradientDepth?: number; kernelDepth?: number } }).state;
+  if (state?.gradientDepth === undefined || state.kernelDepth === undefined) return true;
+  return state.gradientDepth > 0 && state.kernelDepth === 0;
+}
+
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const GELU_CUBIC = 0.044715;
 

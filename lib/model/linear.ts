@@ -10,7 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { INIT_STD } from "../core/book";
 import type { LoRALayer } from "./lora";
-import { FUSED_LAYERS, linearFused } from "./fused-layers";
+import { fuseNow, linearFused } from "./fused-layers";
 import { ParamContext, constParam, normalParam } from "./params";
 
 export class Linear {
@@ -31,7 +31,7 @@ export class Linear {
     // tf.matMul wants matching ranks, so fold the leading axes into rows
     const rows = x.reshape([-1, inDim]); // (..., in) -> (N, in)
     let y: tf.Tensor;
-    if (FUSED_LAYERS.on && this.bias !== null && this.lora === null) {
+    if (fuseNow() && this.bias !== null && this.lora === null) {
       y = linearFused(rows as tf.Tensor2D, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D); // the same, keeping only rows and W (fused-layers.ts)
     } else {
       y = tf.matMul(rows, this.weight); // (N, in) @ (in, out) -> (N, out)
