@@ -44,10 +44,13 @@ export class MultiHeadAttention {
   /** (B, T, C) -> (B, T, C); with `cache`, the T tokens come after the cached ones. */
   apply(x: tf.Tensor, training: boolean, rng: Rng, cache?: LayerKVCache): tf.Tensor {
     const [b, t, c] = x.shape;
+    // one new token (generation): (B, 1, C) is already (B, nHeads, 1, headDim) in memory, a reshape and no transpose
     const heads = (y: tf.Tensor) =>
-      y
-        .reshape([b, t, this.nHeads, this.headDim]) // (B, T, C) -> (B, T, nHeads, headDim)
-        .transpose([0, 2, 1, 3]) as tf.Tensor4D; // -> (B, nHeads, T, headDim)
+      t === 1
+        ? (y.reshape([b, this.nHeads, 1, this.headDim]) as tf.Tensor4D)
+        : (y
+            .reshape([b, t, this.nHeads, this.headDim]) // (B, T, C) -> (B, T, nHeads, headDim)
+            .transpose([0, 2, 1, 3]) as tf.Tensor4D); // -> (B, nHeads, T, headDim)
     const queries = heads(this.wQuery.apply(x));
     let keys = heads(this.wKey.apply(x));
     let values = heads(this.wValue.apply(x));
@@ -77,9 +80,8 @@ export class MultiHeadAttention {
     let weights = tf.softmax(masked, -1); // (B, nHeads, T, past+T), rows sum to 1
     weights = dropout(weights, this.dropRate, training, rng);
 
-    const context = tf
-      .matMul(weights, values) // (B, nHeads, T, past+T) @ (B, nHeads, past+T, headDim) -> (B, nHeads, T, headDim)
-      .transpose([0, 2, 1, 3]) // -> (B, T, nHeads, headDim)
+    const perHead = tf.matMul(weights, values); // (B, nHeads, T, past+T) @ (B, nHeads, past+T, headDim) -> (B, nHeads, T, headDim)
+    const context = (t === 1 ? perHead : perHead.transpose([0, 2, 1, 3])) // -> (B, T, nHeads, headDim)
       .reshape([b, t, c]); // -> (B, T, C), the heads side by side
     return this.outProj.apply(context);
   }
