@@ -11,6 +11,9 @@ import { AdamW } from "../lib/train/adamw";
 import { createAdamW, FUSED_ADAMW, FusedAdamW } from "../lib/train/adamw-fused";
 import { ConfigError } from "../lib/core/errors";
 import { startNativeEngine } from "./helpers/native-engine";
+import { peakBufferBytes } from "./helpers/buffer-peak";
+import { GPTModel } from "../lib/model/gpt";
+import { trainStep, UPDATE_IN_BACKWARD } from "../lib/train/step";
 
 interface Fixture {
   shapes: Record<string, number[]>;
@@ -140,4 +143,36 @@ test("the fused AdamW leaks no tensors, frees its variables, refuses bad input; 
   }
   disposeAll(g);
   disposeAll(params);
+});
+
+test("each weight updated during the backward pass: the very weights of a step after it, with fewer bytes held", async (t) => {
+  if (skip) return t.skip(skip);
+  // weights (and so gradients) well above a short batch's activations, as in GPT-2 fine-tuning
+  const cfg = { vocabSize: 2000, contextLength: 32, embDim: 64, nHeads: 4, nLayers: 3, dropRate: 0.1, qkvBias: true };
+  const inputs = tf.tensor2d([[3, 7, 1, 1800, 5, 0, 9, 44]], undefined, "int32");
+  const targets = tf.tensor2d([[7, 1, 1800, 5, 0, 9, 44, -100]], undefined, "int32");
+  const run = async (inBackward: boolean) => {
+    UPDATE_IN_BACKWARD.on = inBackward; // COURSE_UPDATE_IN_BACKWARD=0 for false
+    try {
+      const model = new GPTModel(cfg, { seed: 5 });
+      const opt = new FusedAdamW(model.params, { lr: 1e-3, weightDecay: 0.1 });
+      await trainStep(model, opt, inputs, targets, 1); // the optimizer's variables are made on the first step
+      const losses: number[] = [];
+      const peak = await peakBufferBytes(async () => {
+        for (let s = 2; s <= 3; s++) losses.push(await trainStep(model, opt, inputs, targets, s));
+      });
+      const weights = new Map([...model.params].map(([n, v]) => [n, v.dataSync() as Float32Array]));
+      opt.dispose();
+      model.dispose();
+      return { losses, peak, weights };
+    } finally {
+      UPDATE_IN_BACKWARD.on = true;
+    }
+  };
+  const after = await run(false);
+  const during = await run(true);
+  assert.deepEqual(during.losses, after.losses);
+  for (const [n, w] of after.weights) assert.deepEqual(during.weights.get(n), w, `${n} differs`);
+  assert.ok(during.peak < 0.8 * after.peak, `${during.peak} bytes of tensors at the peak, against ${after.peak} after the pass`);
+  tf.dispose([inputs, targets]);
 });

@@ -5,7 +5,7 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
-import { LEAN_BACKPROP, leanVariableGrads } from "../lib/engine/lean-gradients";
+import { LEAN_BACKPROP, leanVariableGrads, recordLoss } from "../lib/engine/lean-gradients";
 import { GPTConfig } from "../lib/model/config";
 import { GPTModel } from "../lib/model/gpt";
 import { Rng } from "../lib/core/random";
@@ -86,4 +86,41 @@ test("the lean backward pass peaks lower than TF.js's own (bytes of tensor data)
   }
   tf.dispose([x, y]);
   model.dispose();
+});
+
+test("recordLoss: the loss before the backward pass; each gradient handed over once, final, as backward() would return it; discard frees the tape", () => {
+  for (const lean of [true, false]) {
+    LEAN_BACKPROP.on = lean; // COURSE_LEAN_BACKPROP=0: tf.variableGrads at once, handed over after
+    try {
+      const model = deterministicModel({ ...cfg, dropRate: 0 });
+      const vars = [...model.params.values()];
+      const x = tf.tensor2d(inputs, undefined, "int32");
+      const y = tf.tensor2d(targets, undefined, "int32");
+      const expected = lossAndGrads(model, calcLossBatchFused, tf.variableGrads);
+      const start = tf.memory().numTensors;
+      const recorded = recordLoss(() => calcLossBatchFused(model, x, y, true), vars);
+      assert.equal(recorded.value.dataSync()[0], expected.loss);
+      const seen = new Map<string, Float32Array>();
+      const named = [...model.params].map(([n, v]) => [v.name, n]);
+      const nameOf = new Map(named as [string, string][]);
+      const returned = recorded.backward((v, g) => {
+        const n = nameOf.get(v.name) as string;
+        assert.ok(!seen.has(n), `${n} handed over twice`);
+        seen.set(n, g.dataSync() as Float32Array);
+      });
+      assert.deepEqual(Object.keys(returned), []);
+      assert.deepEqual([...seen.keys()].sort(), [...expected.grads.keys()].sort());
+      for (const [n, g] of expected.grads) assert.deepEqual(seen.get(n), g, `d${n} (lean ${lean})`);
+      recorded.value.dispose();
+      assert.equal(tf.memory().numTensors, start, `lean ${lean}: tensors left behind`);
+      const dropped = recordLoss(() => calcLossBatchFused(model, x, y, true), vars);
+      dropped.discard();
+      dropped.value.dispose();
+      assert.equal(tf.memory().numTensors, start, `lean ${lean}: a discarded tape left tensors behind`);
+      tf.dispose([x, y]);
+      model.dispose();
+    } finally {
+      LEAN_BACKPROP.on = true;
+    }
+  }
 });

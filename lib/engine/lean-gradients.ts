@@ -72,10 +72,28 @@ export function pathToLoss(tape: TapeNode[], xs: tf.Tensor[], y: tf.Tensor): Tap
     .map((n) => ({ ...n, inputs: Object.fromEntries(Object.entries(n.inputs).filter(([, t]) => fromX.has(t.id))) }));
 }
 
-/** Walk `path` backwards from dL/dy = 1, freeing each op's saved tensors and output gradients once used. */
-function backprop(path: TapeNode[], xs: tf.Tensor[], y: tf.Tensor): (tf.Tensor | null)[] {
+/** For each x, the index in `path` of the first op that reads it: once the backward pass is past that op, x's gradient is final. */
+function firstUses(path: TapeNode[], xs: tf.Tensor[]): Map<number, tf.Tensor[]> {
+  const first = new Map<number, number>();
+  path.forEach((node, i) => {
+    for (const t of Object.values(node.inputs)) if (!first.has(t.id)) first.set(t.id, i);
+  });
+  const byNode = new Map<number, tf.Tensor[]>();
+  for (const x of xs) {
+    const i = first.get(x.id);
+    if (i !== undefined) byNode.set(i, [...(byNode.get(i) ?? []), x]);
+  }
+  return byNode;
+}
+
+/**
+ * Walk `path` backwards from dL/dy = 1, freeing each op's saved tensors and output gradients once used. With
+ * `onGradient`, each x's gradient is handed over as soon as it is final and freed right after (not returned).
+ */
+function backprop(path: TapeNode[], xs: tf.Tensor[], y: tf.Tensor, onGradient?: (x: tf.Tensor, g: tf.Tensor) => void): (tf.Tensor | null)[] {
   const grad = new Map<number, tf.Tensor>([[y.id, tf.onesLike(y)]]);
   const wanted = new Set(xs.map((x) => x.id));
+  const finalAt = onGradient === undefined ? new Map<number, tf.Tensor[]>() : firstUses(path, xs);
   for (let i = path.length - 1; i >= 0; i--) {
     const node = path[i];
     if (node.gradient === undefined) throw new Error(`Cannot compute gradient: gradient function not found for ${node.kernelName}.`);
@@ -103,18 +121,55 @@ function backprop(path: TapeNode[], xs: tf.Tensor[], y: tf.Tensor): (tf.Tensor |
       grad.delete(o.id);
       if (!handedOn.has(g)) g.dispose();
     }
+    for (const x of finalAt.get(i) ?? []) {
+      const g = grad.get(x.id) as tf.Tensor;
+      grad.delete(x.id);
+      (onGradient as (x: tf.Tensor, g: tf.Tensor) => void)(x, g);
+      g.dispose();
+    }
   }
   return xs.map((x) => grad.get(x.id) ?? null);
 }
 
+/** A loss whose forward pass has run, with its tape kept for one backward pass (or discarded). */
+export interface RecordedLoss {
+  value: tf.Scalar;
+  /**
+   * The gradient of each trainable variable the loss reaches, keyed by the variable's engine name; the caller
+   * disposes them. With `onGradient`, each is handed over instead as soon as the backward pass has made it
+   * final (an optimizer can update that weight while the rest of the pass runs) and freed right after: then
+   * no two layers' gradients need to be held at once, and nothing is returned.
+   */
+  backward(onGradient?: (v: tf.Variable, g: tf.Tensor) => void): tf.NamedTensorMap;
+  /** Drop the tape without a backward pass (the loss is not worth one); the value stays the caller's. */
+  discard(): void;
+}
+
 /**
- * `tf.variableGrads(f, vars)` (see the file comment): the loss and the gradient of each trainable variable
- * that it reaches, keyed by the variable's engine name. The caller disposes both.
+ * Run `f` (the loss of `vars`), keeping what the backward pass needs, and return before differentiating: the
+ * caller may read the loss first. `COURSE_LEAN_BACKPROP=0` (or a TF.js without the internals, or a call inside
+ * another backward pass) runs `tf.variableGrads` at once and `backward` hands over its gradients.
  */
-export function leanVariableGrads(f: () => tf.Scalar, vars: tf.Variable[]): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+export function recordLoss(f: () => tf.Scalar, vars: tf.Variable[]): RecordedLoss {
   const engine = internals();
-  if (!LEAN_BACKPROP.on || engine === null || engine.state.gradientDepth !== 0) return tf.variableGrads(f, vars);
   const trainable = vars.filter((v) => v.trainable);
+  if (!LEAN_BACKPROP.on || engine === null || engine.state.gradientDepth !== 0) {
+    const { value, grads } = tf.variableGrads(f, vars);
+    return {
+      value,
+      backward: (onGradient) => {
+        if (onGradient === undefined) return grads;
+        for (const v of trainable) {
+          const g = grads[v.name];
+          if (g === undefined || g === null) continue;
+          onGradient(v, g);
+          g.dispose();
+        }
+        return {};
+      },
+      discard: () => tf.dispose(Object.values(grads)),
+    };
+  }
   if (trainable.length === 0) throw new Error("leanVariableGrads: none of the variables is trainable");
   engine.startTape();
   let y: tf.Tensor;
@@ -124,26 +179,45 @@ export function leanVariableGrads(f: () => tf.Scalar, vars: tf.Variable[]): { va
     engine.endTape();
   }
   const tape = engine.state.activeTape ?? [];
-  // tidy keeps what it returns: a list of tensors (an untouched variable's null left out, placed back below)
-  let found: (tf.Tensor | null)[] = [];
-  tf.tidy("backward", () => {
-    try {
-      found = backprop(pathToLoss(tape, trainable, y), trainable, y);
-      return found.filter((g): g is tf.Tensor => g !== null);
-    } finally {
-      for (const node of tape) for (const t of node.saved ?? []) t.dispose(); // ops off the path, and after an error
-      engine.state.activeTape = null;
-    }
-  });
-  const grads = found;
+  let done = false;
+  const release = () => {
+    for (const node of tape) for (const t of node.saved ?? []) t.dispose(); // ops off the path, and after an error
+    if (engine.state.activeTape === tape) engine.state.activeTape = null;
+    done = true;
+  };
   if (y.rank !== 0) {
-    tf.dispose([y, ...grads.filter((g): g is tf.Tensor => g !== null)]);
+    release();
+    y.dispose();
     throw new Error(`leanVariableGrads: f must return a scalar, got a rank-${y.rank} tensor`);
   }
-  const named: tf.NamedTensorMap = {};
-  trainable.forEach((v, i) => {
-    const g = grads[i];
-    if (g !== null) named[v.name] = g;
-  });
-  return { value: y as tf.Scalar, grads: named };
+  const backward = (onGradient?: (v: tf.Variable, g: tf.Tensor) => void): tf.NamedTensorMap => {
+    if (done) throw new Error("leanVariableGrads: the tape was already used");
+    // tidy keeps what it returns: a list of tensors (an untouched variable's null left out, placed back below)
+    let found: (tf.Tensor | null)[] = [];
+    const hand = onGradient === undefined ? undefined : (x: tf.Tensor, g: tf.Tensor) => onGradient(x as tf.Variable, g);
+    tf.tidy("backward", () => {
+      try {
+        found = backprop(pathToLoss(tape, trainable, y), trainable, y, hand);
+        return found.filter((g): g is tf.Tensor => g !== null);
+      } finally {
+        release();
+      }
+    });
+    const named: tf.NamedTensorMap = {};
+    trainable.forEach((v, i) => {
+      const g = found[i];
+      if (g !== null) named[v.name] = g;
+    });
+    return named;
+  };
+  return { value: y as tf.Scalar, backward, discard: () => done || release() };
+}
+
+/**
+ * `tf.variableGrads(f, vars)` (see the file comment): the loss and the gradient of each trainable variable
+ * that it reaches, keyed by the variable's engine name. The caller disposes both.
+ */
+export function leanVariableGrads(f: () => tf.Scalar, vars: tf.Variable[]): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+  const recorded = recordLoss(f, vars);
+  return { value: recorded.value, grads: recorded.backward() };
 }

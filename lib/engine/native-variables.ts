@@ -54,7 +54,8 @@ export class NativeVariable {
     const b = be.binding;
     this.shape = value.shape.slice();
     // one process-wide resource manager: every variable needs a name of its own
-    this.handle = be.executeSingleOutput(
+    // kept: the variable outlives whatever tidy scope makes it (an optimizer's first step, inside a backward pass)
+    this.handle = tf.keep(be.executeSingleOutput(
       "VarHandleOp",
       [
         { name: "container", type: b.TF_ATTR_STRING, value: "" },
@@ -63,7 +64,7 @@ export class NativeVariable {
         { name: "shape", type: b.TF_ATTR_SHAPE, value: this.shape },
       ],
       [],
-    );
+    ));
     this.write(value);
   }
 

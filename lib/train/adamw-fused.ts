@@ -25,7 +25,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../core/errors";
-import { applyAdam, nativeBackend, NativeVariable } from "../engine/native-variables";
+import { AdamScalars, applyAdam, nativeBackend, NativeVariable } from "../engine/native-variables";
 import { AdamW, AdamWOptions, AdamWState, SavedTensor } from "./adamw";
 
 interface Slot {
@@ -39,6 +39,8 @@ interface Slot {
 export class FusedAdamW extends AdamW {
   private readonly slots = new Map<string, Slot>();
   private readonly vars: Map<string, tf.Variable>;
+  /** the scalars of the step `beginStep` started */
+  private scalars: AdamScalars | null = null;
 
   constructor(params: Map<string, tf.Variable>, opts: AdamWOptions = {}) {
     super(params, opts);
@@ -48,17 +50,24 @@ export class FusedAdamW extends AdamW {
 
   override step(grads: Map<string, tf.Tensor> | Record<string, tf.Tensor>): void {
     const byName = grads instanceof Map ? grads : new Map(Object.entries(grads));
-    for (const [name, g] of byName) {
-      const p = this.vars.get(name);
-      if (p === undefined) throw new ConfigError(`AdamW.step: gradient for unknown parameter "${name}"`);
-      if (g.shape.join(",") !== p.shape.join(",")) {
-        throw new ConfigError(`AdamW.step: gradient for "${name}" has shape [${g.shape}], parameter has [${p.shape}]`);
-      }
+    for (const [name, g] of byName) this.check(name, g);
+    this.beginStep();
+    for (const name of this.vars.keys()) {
+      const g = byName.get(name);
+      if (g !== undefined) this.updateParam(name, g);
     }
+  }
+
+  /**
+   * Start a step whose parameters are then updated one at a time (`updateParam`), e.g. each as soon as the
+   * backward pass has its gradient (lib/train/step.ts): AdamW treats every parameter on its own, so this is
+   * the same update as `step` with all the gradients, without holding them all at once.
+   */
+  beginStep(): void {
     this.stepCount += 1;
     const t = this.stepCount;
     const [beta1, beta2] = this.betas;
-    const scalars = {
+    this.scalars = {
       beta1Power: Math.pow(beta1, t),
       beta2Power: Math.pow(beta2, t),
       lr: this.lr,
@@ -66,24 +75,35 @@ export class FusedAdamW extends AdamW {
       beta2,
       epsilon: this.eps * Math.sqrt(1 - Math.pow(beta2, t)), // PyTorch's ε, inside the bias correction
     };
+  }
+
+  /** Update one parameter with its gradient, in the step `beginStep` started. The gradient stays the caller's. */
+  updateParam(name: string, g: tf.Tensor): void {
+    const p = this.check(name, g);
+    if (this.scalars === null) throw new ConfigError("AdamW.updateParam: no step begun (beginStep)");
+    const slot = this.slot(name, p);
     const decay = 1 - this.lr * this.weightDecay;
-    for (const [name, p] of this.vars) {
-      const g = byName.get(name);
-      if (g === undefined) continue;
-      const slot = this.slot(name, p);
-      if (decay !== 1) {
-        // p ← p · (1 − lr·wd), the decoupled decay, as PyTorch multiplies (TensorFlow's p − lr·wd·p rounds
-        // differently, a unit in the last place a step)
-        const decayed = tf.mul(p, decay);
-        slot.p.write(decayed);
-        decayed.dispose();
-      }
-      applyAdam(slot.p, slot.m, slot.v, scalars, g);
-      const updated = slot.p.read();
-      p.assign(updated);
-      updated.dispose(); // the variable keeps its own reference
-      slot.seen = p.dataId;
+    if (decay !== 1) {
+      // p ← p · (1 − lr·wd), the decoupled decay, as PyTorch multiplies (TensorFlow's p − lr·wd·p rounds
+      // differently, a unit in the last place a step)
+      const decayed = tf.mul(p, decay);
+      slot.p.write(decayed);
+      decayed.dispose();
     }
+    applyAdam(slot.p, slot.m, slot.v, this.scalars, g);
+    const updated = slot.p.read();
+    p.assign(updated);
+    updated.dispose(); // the variable keeps its own reference
+    slot.seen = p.dataId;
+  }
+
+  private check(name: string, g: tf.Tensor): tf.Variable {
+    const p = this.vars.get(name);
+    if (p === undefined) throw new ConfigError(`AdamW.step: gradient for unknown parameter "${name}"`);
+    if (g.shape.join(",") !== p.shape.join(",")) {
+      throw new ConfigError(`AdamW.step: gradient for "${name}" has shape [${g.shape}], parameter has [${p.shape}]`);
+    }
+    return p;
   }
 
   /** The resource variables of a parameter, made on its first update (moments zero, as PyTorch's). */
