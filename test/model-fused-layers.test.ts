@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
 import { leanVariableGrads } from "../lib/engine/lean-gradients";
 import { FUSED_LAYERS, geluFused, layerNormFused, linearFused } from "../lib/model/fused-layers";
+import { maskedSoftmax, mergeHeads, residualAdd, splitHeads } from "../lib/model/fused-attention";
 import { gelu } from "../lib/model/feedforward";
 import { GPTConfig } from "../lib/model/config";
 import { calcLossBatch } from "../lib/train/loss";
@@ -44,7 +45,19 @@ const cases: [string, (...xs: tf.Tensor[]) => tf.Tensor, (...xs: tf.Tensor[]) =>
     () => [tf.randomNormal([2, 5, 11], 0.3, 2, "float32", 2), tf.randomNormal([11], 1, 0.2, "float32", 3), tf.randomNormal([11], 0, 0.1, "float32", 4)]],
   ["linear (9, 6) @ (6, 5) + (5,)", (x, w, b) => linearFused(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D), (x, w, b) => tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b),
     () => [tf.randomNormal([9, 6], 0, 1, "float32", 6), tf.randomNormal([6, 5], 0, 1, "float32", 7), tf.randomNormal([5], 0, 1, "float32", 8)]],
+  ["linear on (2, 3, 6) rows", (x, w, b) => linearFused(x, w as tf.Tensor2D, b as tf.Tensor1D), (x, w, b) => tf.add(tf.matMul(x.reshape([-1, 6]), w as tf.Tensor2D), b).reshape([2, 3, 5]),
+    () => [tf.randomNormal([2, 3, 6], 0, 1, "float32", 9), tf.randomNormal([6, 5], 0, 1, "float32", 10), tf.randomNormal([5], 0, 1, "float32", 11)]],
+  ["split heads (2, 5, 12) -> (2, 3, 5, 4)", (y) => splitHeads(y, 3), (y) => y.reshape([2, 5, 3, 4]).transpose([0, 2, 1, 3]), () => [tf.randomNormal([2, 5, 12], 0, 1, "float32", 12)]],
+  ["merge heads (2, 3, 5, 4) -> (2, 5, 12)", (x) => mergeHeads(x), (x) => x.transpose([0, 2, 1, 3]).reshape([2, 5, 12]), () => [tf.randomNormal([2, 3, 5, 4], 0, 1, "float32", 13)]],
+  ["masked softmax with the causal mask", (s) => maskedSoftmax(s, 2, causal(5)), (s) => tf.softmax(tf.add(tf.div(s, 2), causal(5)), -1), () => [tf.randomNormal([2, 3, 5, 5], 0, 2, "float32", 14)]],
+  ["masked softmax, no mask", (s) => maskedSoftmax(s, 4, null), (s) => tf.softmax(tf.div(s, 4), -1), () => [tf.randomNormal([2, 3, 1, 7], 0, 2, "float32", 15)]],
+  ["residual addition", (a, b) => residualAdd(a, b), (a, b) => tf.add(a, b), () => [tf.randomNormal([2, 5, 12], 0, 1, "float32", 16), tf.randomNormal([2, 5, 12], 0, 1, "float32", 17)]],
 ];
+
+/** (T, T): 0 on and below the diagonal, -inf above (attention.ts's mask). */
+function causal(t: number): tf.Tensor {
+  return tf.tidy(() => tf.where(tf.greaterEqual(tf.range(0, t, 1, "int32").reshape([t, 1]), tf.range(0, t, 1, "int32").reshape([1, t])), tf.zeros([t, t]), tf.fill([t, t], -Infinity)));
+}
 
 for (const [what, fused, plain, make] of cases) {
   test(`fused ${what}: the plain values exactly, the plain gradients to rounding, no leaks`, () => {

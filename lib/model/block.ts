@@ -10,6 +10,8 @@ import { MultiHeadAttention } from "./attention";
 import { GPTConfig } from "./config";
 import { dropout } from "./dropout";
 import { FeedForward } from "./feedforward";
+import { residualAdd } from "./fused-attention";
+import { fuseNow } from "./fused-layers";
 import type { LayerKVCache } from "./kv-cache";
 import { LayerNorm } from "./layernorm";
 import { ParamContext } from "./params";
@@ -36,10 +38,12 @@ export class TransformerBlock {
     // a scope per block: its temporaries go as soon as it is done, not when the whole forward pass is (what a
     // training step's backward pass needs, the tape has kept)
     return tf.tidy(() => {
+      // while a tape records, an addition that keeps neither branch for the backward pass (fused-attention.ts)
+      const add = fuseNow() ? residualAdd : tf.add;
       const attended = this.att.apply(this.norm1.apply(x), training, rng, cache);
-      const mid = tf.add(x, dropout(attended, rate, training, rng)); // shortcut around attention
+      const mid = add(x, dropout(attended, rate, training, rng)); // shortcut around attention
       const fed = this.ff.apply(this.norm2.apply(mid));
-      return tf.add(mid, dropout(fed, rate, training, rng)); // shortcut around the feed-forward
+      return add(mid, dropout(fed, rate, training, rng)); // shortcut around the feed-forward
     });
   }
 }

@@ -15,7 +15,8 @@
  *   LayerNorm  y = x̂ · scale + shift,  x̂ = (x − mean) / √(var + ε)   (over the last axis, C values)
  *              dx = (g − mean(g) − x̂ · mean(g · x̂)) / √(var + ε),  g = dy · scale
  *              dscale = Σ dy · x̂,  dshift = Σ dy   (over every row)
- *   Linear     y = x W + b:  dx = dy Wᵀ,  dW = xᵀ dy,  db = Σ dy   (the ops TF.js's autodiff runs)
+ *   Linear     y = x W + b:  dx = dy Wᵀ,  dW = xᵀ dy,  db = Σ dy   (the ops TF.js's autodiff runs; the rows
+ *              folded inside the op, so no recorded reshape keeps the product)
  *
  * The plain layers (feedforward.ts's `gelu`, layernorm.ts, linear.ts) are what the notebooks teach and stay
  * one switch away: `COURSE_FUSED_LAYERS=0`. test/model-fused-layers.test.ts checks values and every gradient
@@ -117,15 +118,24 @@ export function layerNormFused(x: tf.Tensor, scale: tf.Tensor1D, shift: tf.Tenso
   return run(x, scale, shift);
 }
 
-/** x W + b keeping only x and W for the backward pass (not the product the bias is added to). x (N, in), W (in, out), b (out,). */
+/**
+ * x W + b over the last axis, keeping only x and W for the backward pass (not the product the bias is added to).
+ * x (..., in), W (in, out), b (out,) -> (..., out): the rows are folded and unfolded inside the op, so no
+ * reshape is recorded that would keep the product alive.
+ */
 export const linearFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const [x, w, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  const [x, w, b, save] = args as [tf.Tensor, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
   save([x, w]);
+  const [inDim, outDim] = w.shape;
+  const lead = x.shape.slice(0, -1);
   const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
     tf.tidy(() => {
-      const [xs, ws] = saved as tf.Tensor2D[];
-      const d = dy as tf.Tensor2D;
-      return [tf.matMul(d, ws, false, true), tf.matMul(xs, d, true, false), tf.sum(d, 0)]; // (N, in), (in, out), (out,)
+      const [xs, ws] = saved as [tf.Tensor, tf.Tensor2D];
+      const d = dy.reshape([-1, outDim]) as tf.Tensor2D; // (N, out)
+      const rows = xs.reshape([-1, inDim]) as tf.Tensor2D; // (N, in)
+      // (N, out) @ (out, in) -> (N, in), unfolded; (in, N) @ (N, out) -> (in, out); Σ over rows -> (out,)
+      return [tf.matMul(d, ws, false, true).reshape(xs.shape), tf.matMul(rows, d, true, false), tf.sum(d, 0)];
     });
-  return { value: tf.add(tf.matMul(x, w), b), gradFunc };
-}) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+  const value = tf.add(tf.matMul(x.reshape([-1, inDim]), w), b).reshape([...lead, outDim]); // the plain layer's ops
+  return { value, gradFunc };
+}) as (x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor;

@@ -26,17 +26,14 @@ export class Linear {
 
   /** (..., in) -> (..., out) */
   apply(x: tf.Tensor): tf.Tensor {
+    // the same values as one op that keeps only x and W for the backward pass (fused-layers.ts)
+    if (fuseNow() && this.bias !== null && this.lora === null) return linearFused(x, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D);
     const [inDim, outDim] = this.weight.shape;
     const lead = x.shape.slice(0, -1);
     // tf.matMul wants matching ranks, so fold the leading axes into rows
     const rows = x.reshape([-1, inDim]); // (..., in) -> (N, in)
-    let y: tf.Tensor;
-    if (fuseNow() && this.bias !== null && this.lora === null) {
-      y = linearFused(rows as tf.Tensor2D, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D); // the same, keeping only rows and W (fused-layers.ts)
-    } else {
-      y = tf.matMul(rows, this.weight); // (N, in) @ (in, out) -> (N, out)
-      if (this.bias !== null) y = tf.add(y, this.bias); // (N, out) + (out,)
-    }
+    let y = tf.matMul(rows, this.weight); // (N, in) @ (in, out) -> (N, out)
+    if (this.bias !== null) y = tf.add(y, this.bias); // (N, out) + (out,)
     if (this.lora !== null) y = tf.add(y, this.lora.apply(rows)); // + (alpha/r) · (N, in) @ (in, r) @ (r, out)
     return y.reshape([...lead, outDim]); // (N, out) -> (..., out)
   }
