@@ -5,7 +5,7 @@
  * adamw.ts writes the update as TF.js ops: 3 for the first moment, 4 for the second, 7 for the parameter, each
  * reading one or two full-size tensors and writing a fresh one (gpt2-small: 14 passes over 163M values and
  * 14 new 622 MB allocations a step; PyTorch's AdamW makes 8 passes, in place). Here the parameter and its
- * moments live in libtensorflow's resource variables (lib/engine/native-variables.ts) and each step runs:
+ * moments live in libtensorflow's resource variables (l../engine/native-ops.ts) and each step runs:
  *
  *   1. p · (1 − lr·wd), the decoupled weight decay, written into the variable (one multiplication, as PyTorch
  *      rounds it);
@@ -25,7 +25,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../core/errors";
-import { AdamScalars, applyAdam, nativeBackend, NativeVariable } from "../engine/native-variables";
+import { AdamScalars, applyAdam, nativeBackend, NativeVariable } from "../engine/native-ops";
 import { AdamW, AdamWOptions, AdamWState, SavedTensor } from "./adamw";
 
 interface Slot {

@@ -36,6 +36,7 @@ import * as tf from "@tensorflow/tfjs";
 import { DataError } from "../core/errors";
 import type { GPTModel } from "../model/gpt";
 import { XENT_GRAD_KERNEL } from "../engine/kernel-names";
+import { nativeSoftmaxXent } from "../engine/native-ops";
 import { calcLossBatch, KeptTargets, keptTargets, pickPerRow } from "./loss";
 
 
@@ -217,6 +218,9 @@ export function headCrossEntropyEager(hidden: tf.Tensor2D, weight: tf.Tensor2D, 
       const r1 = Math.min(k, r0 + chunkRows);
       const [part, g] = tf.tidy(() => {
         const logits = tf.matMul(h.slice([r0, 0], [r1 - r0, c]), w) as tf.Tensor2D; // (R, C) @ (C, V) -> (R, V)
+        // on the native engine, TensorFlow's own kernel: both in one pass over the logits
+        const native = nativeSoftmaxXent(logits, tf.tensor1d(labelIds.subarray(r0, r1), "int32"));
+        if (native !== null) return [tf.sum(native.loss), native.grad];
         const probs = tf.softmax(logits, -1) as tf.Tensor2D; // (R, V)
         return [lossSum(logits, probs, labelIds.subarray(r0, r1)), xentGrad(probs, labelIds.subarray(r0, r1), one)]; // (), (R, V): softmax - onehot, for dy = K
       });

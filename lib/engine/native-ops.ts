@@ -1,7 +1,8 @@
 /**
- * TensorFlow's own resource variables and training ops, reached through the tfjs-node binding (the native
- * engine): what lets AdamW update a parameter and its moments in place, in one fused kernel, instead of as
- * fourteen TF.js ops that each allocate a new full-size tensor (lib/train/adamw-fused.ts).
+ * TensorFlow's own ops that TF.js does not offer, reached through the tfjs-node binding (the native engine):
+ * resource variables and the fused in-place Adam update (what lets AdamW update a parameter and its moments in
+ * one kernel instead of fourteen TF.js ops that each allocate a new full-size tensor: lib/train/adamw-fused.ts),
+ * and the fused softmax cross-entropy with its gradient (lib/train/fused-loss.ts).
  *
  * The binding runs any op of libtensorflow's by name (`executeSingleOutput`, `executeMultipleOutputs`, as
  * its own TensorBoard code does): `VarHandleOp` makes a variable and returns its resource handle (a tensor
@@ -126,4 +127,29 @@ export function applyAdam(v: NativeVariable, m: NativeVariable, s: NativeVariabl
   } finally {
     tf.dispose(scalars);
   }
+}
+
+/** Whether the fused loss uses TensorFlow's own softmax cross-entropy kernel on the native engine (`COURSE_NATIVE_XENT=0`: TF.js ops). */
+export const NATIVE_XENT = { on: process.env.COURSE_NATIVE_XENT !== "0" };
+
+/**
+ * TensorFlow's `SparseSoftmaxCrossEntropyWithLogits` on the native engine: for logits (R, V) and labels (R,),
+ * each row's loss logsumexp(x) − x[label] (R,) and its gradient softmax(x) − onehot(label) (R, V), in one pass
+ * over the logits (TF.js ops take a softmax, a max, a log, a gather, a one-hot, a cast, a subtraction: seven).
+ * Null on any other engine, or when switched off.
+ */
+export function nativeSoftmaxXent(logits: tf.Tensor2D, labels: tf.Tensor1D): { loss: tf.Tensor1D; grad: tf.Tensor2D } | null {
+  const be = nativeBackend();
+  if (be === null || !NATIVE_XENT.on) return null;
+  const b = be.binding as NativeBackend["binding"] & { TF_INT32: number };
+  const [loss, grad] = be.executeMultipleOutputs(
+    "SparseSoftmaxCrossEntropyWithLogits",
+    [
+      { name: "T", type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
+      { name: "Tlabels", type: b.TF_ATTR_TYPE, value: b.TF_INT32 },
+    ],
+    [logits, labels],
+    2,
+  );
+  return { loss: loss as tf.Tensor1D, grad: grad as tf.Tensor2D };
 }
