@@ -19,7 +19,9 @@ export const LAYERS = [
   "generate", // text generation
   "train", // loss, AdamW, the training loop, checkpoints
   "eval", // scoring a model's responses
+  "datagen", // making new data with a larger model (preferences, instructions)
   "display", // notebook and terminal output, plots
+  "serve", // the chat server and page, the OpenAI-compatible API
   "cli", // the command lines
 ] as const;
 const MAX_LINES = 300;

@@ -3,7 +3,6 @@
 // gradient, three AdamW steps (losses within 1e-4 relative, weights within 1e-4), the book's training loop,
 // greedy and batched and sampled generation token for token, no leaks (tensors and GPU bytes), and the
 // dispatch count of a gpt2-small step under its ceiling. On this machine's adapter (lavapipe in CI).
-import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { GPT2_SMALL, GPTConfig } from "../lib/model/config";
@@ -19,11 +18,10 @@ import { InstructionDataset } from "../lib/data/dataset";
 import { DataLoader } from "../lib/data/loader";
 import { formatInput } from "../lib/data/prompt";
 import { keptFromValues } from "../lib/train/loss";
-import { gpuRuntime } from "../lib/engine/webgpu/runtime";
 import { BOOK_LR, BOOK_WEIGHT_DECAY } from "../lib/core/book";
 import { deterministicModel } from "./helpers/deterministic-weights";
 import { golden, maxAbsDiff } from "./helpers/golden";
-import { startWebGPU } from "./helpers/gpu-kernels";
+import { gpuTest } from "./helpers/gpu-kernels";
 
 /** Against PyTorch (float32, other kernels) and against the TF.js path (same engine, other kernels). */
 const TOL_TORCH = 1e-3;
@@ -34,18 +32,6 @@ const STEP_BATCHES = [
   { inputs: [[20, 21, 22, 23, 24, 25], [30, 31, 32, 33, 34, 35]], targets: [[21, 22, 23, 24, 25, 26], [31, 32, 33, 34, 35, 36]] },
   { inputs: [[40, 41, 42, 43, 0, 0]], targets: [[41, 42, 43, 44, -100, -100]] },
 ];
-
-function gpuTest(name: string, fn: () => Promise<void>): void {
-  test(name, async (t) => {
-    const skip = await startWebGPU();
-    if (skip !== undefined) return t.skip(skip);
-    const rt = gpuRuntime();
-    rt.validate = true;
-    const errors = rt.errors.length;
-    await fn();
-    assert.deepEqual(rt.errors.slice(errors), [], "the device reported errors");
-  });
-}
 
 /** Three steps with the book's AdamW on one path; the losses and the weights after. */
 async function threeSteps(path: "gpu" | "tfjs") {
@@ -160,11 +146,10 @@ gpuTest("the book's training loop on the GPU path: the TF.js path's history, a r
   assert.ok(maxAbsDiff(gpu.head, plain.head) < 1e-3, "the weights came back from the GPU");
 });
 
-gpuTest("a GPU step and GPU generation leave no tensors and no GPU bytes behind", async () => {
+gpuTest("a GPU step and GPU generation leave no tensors and no GPU bytes behind", async (rt) => {
   const g = golden("small");
   const model = deterministicModel(g.config, { tiedHead: false });
   const optimizer = new AdamW(model.params, { lr: 1e-3 });
-  const rt = gpuRuntime();
   const trainer = await GpuTrainer.create(model, optimizer);
   await trainer.step(STEP_BATCHES[0], 0); // warm-up: the activations are made at the first batch of a size
   const tensors = tf.memory().numTensors;
@@ -195,10 +180,40 @@ gpuTest(`a gpt2-small step takes at most ${GPT2_SMALL_DISPATCH_CEILING} dispatch
   const trainer = await GpuTrainer.create(model, optimizer);
   // a short batch: the count depends on the shape only through the head's blocks of rows (1 here, as for most book batches)
   const loss = await trainer.step({ inputs: [[1, 2, 3, 4], [5, 6, 7, 8]], targets: [[2, 3, 4, 5], [6, 7, 8, -100]] }, 0);
-  console.log(`# gpt2-small on the GPU path: ${trainer.lastDispatches} dispatches a step, vocabulary blocks ${model.tables.blocks.length}, loss ${loss}`);
+  console.log(`# gpt2-small on the GPU path: ${trainer.lastDispatches} dispatches a step (recorded in ${trainer.lastRecordMs.toFixed(1)} ms), vocabulary blocks ${model.tables.blocks.length}, loss ${loss}`);
   assert.ok(Math.abs(loss - Math.log(GPT2_SMALL.vocabSize)) < 1e-3, `zero weights predict uniformly: loss ${loss} vs ln V`);
   assert.ok(trainer.lastDispatches <= GPT2_SMALL_DISPATCH_CEILING, `${trainer.lastDispatches} dispatches`);
   trainer.dispose();
   optimizer.dispose();
   model.dispose();
+});
+
+gpuTest("a GPU run resumed from the optimizer's exported state continues exactly (the moments go back to the GPU)", async () => {
+  const g = golden("small");
+  const run = async (resume: boolean) => {
+    const model = deterministicModel(g.config, { tiedHead: false });
+    let optimizer = new AdamW(model.params, { lr: 1e-3, weightDecay: 0.1 });
+    let trainer = await GpuTrainer.create(model, optimizer);
+    const losses = [await trainer.step(STEP_BATCHES[0], 0)];
+    if (resume) {
+      await trainer.sync();
+      trainer.dispose();
+      const state = await optimizer.exportState();
+      optimizer.dispose();
+      optimizer = new AdamW(model.params, { lr: 1e-3, weightDecay: 0.1 });
+      optimizer.importState(state);
+      trainer = await GpuTrainer.create(model, optimizer);
+    }
+    losses.push(await trainer.step(STEP_BATCHES[1], 1), await trainer.step(STEP_BATCHES[0], 2));
+    await trainer.sync();
+    trainer.dispose();
+    const w = (await model.values("blocks.1.ff.fc2.weight")).slice(0, 64);
+    optimizer.dispose();
+    model.dispose();
+    return { losses, w };
+  };
+  const straight = await run(false);
+  const resumed = await run(true);
+  assert.deepEqual(resumed.losses, straight.losses);
+  assert.deepEqual(resumed.w, straight.w);
 });

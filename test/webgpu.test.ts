@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as os from "node:os";
+import { spawnSync } from "node:child_process";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine, EngineInfo } from "../lib/engine";
 import { linuxGpuDevices, webgpuAdapter } from "../lib/engine/webgpu";
@@ -18,6 +19,7 @@ import { maskedCrossEntropy, readKeptTargets } from "../lib/train/loss";
 import { calcLossBatchFused, softmaxCrossEntropy } from "../lib/train/fused-loss";
 import { AdamW } from "../lib/train/adamw";
 import { trainStep } from "../lib/train/train";
+import { meanLoss } from "../lib/train/stepper";
 import { generateIds } from "../lib/generate/generate";
 import { loadGPT2Directory, saveGPT2Directory } from "../lib/weights/gpt2-directory";
 import { BOOK_LR, BOOK_WEIGHT_DECAY } from "../lib/core/book";
@@ -212,16 +214,42 @@ gpuTest("the loss past 2^24 flat positions is exact (the WebGPU gather reads ind
   tf.dispose([logits, flat, plain, fused]);
 });
 
-gpuTest("a tensor past the device's buffer limit is a one-line ConfigError, not zeros; a model table too", async () => {
+gpuTest("a tensor past the device's buffer limit is a one-line ConfigError, not zeros; a weight matrix too", async () => {
   const limit = webgpuAdapter()?.maxBufferBytes as number;
   const before = tf.memory().numTensors;
   assert.throws(() => tf.tidy(() => tf.fill([limit / 4 + 1024], 1).sum()), (err: unknown) =>
     err instanceof ConfigError && /^webgpu: a tensor of [\d.]+ MiB is past the [\d.]+ MiB one buffer may hold on .+$/.test(err.message));
   assert.equal(tf.memory().numTensors, before);
-  const vocabSize = Math.ceil(limit / 4 / 16) + 1; // (V, 16) float32: one row past the limit
-  const cfg: GPTConfig = { vocabSize, contextLength: 8, embDim: 16, nHeads: 2, nLayers: 1, dropRate: 0, qkvBias: true };
-  assert.throws(() => new GPTModel(cfg, { init: "zeros" }), /^ConfigError: model parameter "tokEmb.weight" \[\d+, 16\] is [\d.]+ MiB, past the/);
-  assert.equal(tf.memory().numTensors, before);
+  // a feed-forward matrix (C, 4C) one row past the limit: only the vocabulary tables are split
+  const embDim = Math.ceil(Math.sqrt(limit / 16)) + 4;
+  const cfg: GPTConfig = { vocabSize: 10, contextLength: 8, embDim, nHeads: 1, nLayers: 1, dropRate: 0, qkvBias: true };
+  assert.throws(() => new GPTModel(cfg, { init: "zeros" }), /^ConfigError: model parameter "blocks\.0\.ff\.fc1\.weight" \[\d+, \d+\] is [\d.]+ MiB, past the/);
+});
+
+gpuTest("vocabulary tables past the buffer limit are split into blocks: the same loss on both paths, the same file when saved", async () => {
+  const limit = webgpuAdapter()?.maxBufferBytes as number;
+  const vocabSize = Math.ceil(limit / 4 / 64) + 1000; // (V, 64) float32: past the limit
+  const cfg: GPTConfig = { vocabSize, contextLength: 16, embDim: 64, nHeads: 2, nLayers: 1, dropRate: 0, qkvBias: true };
+  const model = new GPTModel(cfg, { seed: 5 });
+  assert.equal(model.tables.blocks.length, 2);
+  assert.ok(model.paramNames().includes("tokEmb.weight") && model.params.has("tokEmb.weight:1"));
+  // tokens on both sides of the blocks' boundary, and the last one
+  const edge = model.tables.blocks[1][0];
+  const batch = { inputs: [[edge - 1, edge, 3, vocabSize - 1]], targets: [[edge, 3, vocabSize - 1, edge - 1]] };
+  const inputs = tf.tensor2d(batch.inputs, undefined, "int32");
+  const targets = tf.tensor2d(batch.targets, undefined, "int32");
+  const plain = (await calcLossBatchFused(model, inputs, targets, false, await readKeptTargets(targets, vocabSize, "test")).data())[0];
+  process.env.COURSE_GPU_PATH = "1";
+  const onGpu = await meanLoss(model, [batch]);
+  assert.ok(Math.abs(plain - onGpu) < 1e-4, `plain ${plain} vs GPU path ${onGpu}`);
+  const dir = tempDir("webgpu-split-");
+  await saveGPT2Directory(model, dir);
+  const again = await loadGPT2Directory(dir);
+  for (const name of ["tokEmb.weight", "outHead.weight"]) assert.equal(maxAbsDiff(await again.values(name), await model.values(name)), 0, name);
+  tf.dispose([inputs, targets]);
+  again.dispose();
+  model.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 gpuTest("a training step and generation leave no tensors and no GPU bytes behind", async () => {
@@ -256,6 +284,13 @@ gpuTest("a training step and generation leave no tensors and no GPU bytes behind
   assert.equal(now.numBytesInGPU, afterGeneration.numBytesInGPU, "generation leaked GPU memory");
   optimizer.dispose();
   model.dispose();
+});
+
+gpuTest("a second start of the webgpu engine, then garbage collection, does not crash the process (one Dawn instance)", async () => {
+  const child = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", path.join(__dirname, "helpers", "webgpu-restart.ts")], { encoding: "utf8", timeout: 120_000 });
+  assert.equal(child.signal, null, `the child died of ${child.signal}: ${child.stderr}`);
+  assert.equal(child.status, 0, child.stderr);
+  assert.match(child.stdout, /survived a restart/);
 });
 
 test("auto looks for a GPU device node before it starts Dawn on Linux", () => {

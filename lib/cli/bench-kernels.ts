@@ -10,6 +10,8 @@ import { record } from "../engine/webgpu/recorder";
 import { gpuRuntime } from "../engine/webgpu/runtime";
 import type { GpuTrainer } from "../train/gpu-trainer";
 import type { ArrayBatch } from "../train/schedule";
+import * as tf from "@tensorflow/tfjs";
+import { gatherRows } from "../engine/webgpu/kernels/rows";
 import { round } from "./common";
 
 /** GPT-2's matmuls for one step of N tokens (K of them kept) at width C, vocabulary V: [name, M, N, K, transA, transB]. */
@@ -25,6 +27,43 @@ function gpt2Shapes(tokens: number, kept: number, C: number, V: number): Array<[
     ["head dx", kept, C, V, false, false],
     ["head dW", V, C, kept, true, false],
   ];
+}
+
+/**
+ * What one dispatch costs, end to end (recording, submitting, running a trivial kernel): n TF.js ops
+ * (tf.add on 4,096 values, each its own dispatch: smaller tensors TF.js would hand to the CPU) against n dispatches of the runtime's row gather on 4,096 values.
+ */
+export async function dispatchCost(n = 400): Promise<{ tfjs_us: number; runtime_us: number }> {
+  const rt = gpuRuntime();
+  const x = tf.ones([4096]);
+  const warm = tf.add(x, 1);
+  await warm.data();
+  warm.dispose();
+  let t0 = performance.now();
+  let y = x.clone();
+  for (let i = 0; i < n; i++) {
+    const z = tf.add(y, 1);
+    y.dispose();
+    y = z;
+  }
+  await y.data();
+  const tfjs = ((performance.now() - t0) * 1000) / n;
+  tf.dispose([x, y]);
+  const a = rt.buffer(4096 * 4, "bench a");
+  const b = rt.buffer(4096 * 4, "bench b");
+  const idx = rt.buffer(16, "bench idx");
+  const once = async (count: number) => {
+    const rec = record(rt);
+    for (let i = 0; i < count; i++) gatherRows(rt, rec, 1, 4096, { buf: i % 2 ? b : a, offset: 0 }, { buf: idx, offset: 0 }, { buf: i % 2 ? a : b, offset: 0 });
+    await rec.submit();
+    await rt.read(a, 0, 4);
+  };
+  await once(2);
+  t0 = performance.now();
+  await once(n);
+  const runtime = ((performance.now() - t0) * 1000) / n;
+  [a, b, idx].forEach((buf) => rt.destroy(buf));
+  return { tfjs_us: round(tfjs), runtime_us: round(runtime) };
 }
 
 /** Time every tile on every shape (widths 768 and 1024, 640 tokens of which 520 kept); the bench's `kernels` field. */

@@ -23,8 +23,9 @@ export interface TrainingTimes {
   real: number;
   scheduleSeconds: number;
   evalSeconds: number;
-  /** GPU path: compute dispatches of each step */
+  /** GPU path: compute dispatches of each step, and the host's time to record them (ms) */
   dispatches: number[];
+  recordMs: number[];
   /** GPU path with `profile`: one more step's GPU time by kernel */
   gpuProfile?: GpuStepProfile;
 }
@@ -47,7 +48,7 @@ export async function benchTraining(
   const stepper = await makeStepper(model, optimizer, { path: opts.path });
   say(`training on ${stepper.path === "gpu" ? "the course's WebGPU kernels (lib/model/gpu)" : "TF.js ops"}`);
   const steps = events.filter((e) => e.train).length;
-  const out: TrainingTimes = { path: stepper.path, stepTimes: [], padded: 0, real: 0, scheduleSeconds: 0, evalSeconds: 0, dispatches: [] };
+  const out: TrainingTimes = { path: stepper.path, stepTimes: [], padded: 0, real: 0, scheduleSeconds: 0, evalSeconds: 0, dispatches: [], recordMs: [] };
   const s0 = performance.now();
   try {
     for (const event of events) {
@@ -65,6 +66,7 @@ export async function benchTraining(
       const dt = (performance.now() - t0) / 1000;
       out.stepTimes.push(dt);
       if (stepper.lastDispatches !== undefined) out.dispatches.push(stepper.lastDispatches);
+      if (stepper.lastRecordMs !== undefined) out.recordMs.push(stepper.lastRecordMs);
       const shape = [batch.inputs.length, batch.inputs[0].length];
       out.padded += shape[0] * shape[1];
       out.real += batch.targets.flat().filter((t) => t !== IGNORE_INDEX).length;
@@ -95,7 +97,7 @@ export function trainingFigures(t: TrainingTimes): Record<string, unknown> {
     step_s: t.stepTimes.length ? round(median(t.stepTimes)) : null,
     train_tokens_per_s: t.stepTimes.length ? round(t.padded / seconds) : null,
     real_tokens_per_s: t.stepTimes.length ? round(t.real / seconds) : null,
-    ...(t.dispatches.length ? { dispatches_per_step: Math.max(...t.dispatches) } : {}),
+    ...(t.dispatches.length ? { dispatches_per_step: Math.max(...t.dispatches), record_ms_per_step: round(median(t.recordMs)) } : {}),
     ...(t.gpuProfile ? { gpu_profile: t.gpuProfile } : {}),
   };
 }

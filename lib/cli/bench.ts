@@ -14,6 +14,12 @@
  * --responses DIR: instead, the test set's responses with a fine-tuned folder, against transformers with --vs-torch (bench-responses.ts).
  *
  * --profile: after the timed steps, one more under tf.profile; the time by kernel (bench-profile.ts) to stderr and the JSON.
+ * On the webgpu engine the steps run on the course's own kernels (lib/train/gpu-trainer.ts; --tfjs-path for TF.js's):
+ * the line adds dispatches_per_step and record_ms_per_step (the host's time to record a step), and --profile
+ * times one more step's kernels on the GPU (timestamp queries, bench-kernels.ts).
+ *
+ * --kernels: instead, what one dispatch costs (a TF.js op, a dispatch of the course's runtime) and the GPU
+ * path's matmul on GPT-2's shapes, every tile, in TFLOP/s (webgpu engine).
  *
  * --recompute / --no-recompute: activation recomputation (lib/model/recompute.ts; default on for LoRA on wasm).
  *
@@ -32,6 +38,7 @@
  * generate loop, no cache), and transformers' `generate` (KV cache, one prompt and batches of B,
  * left-padded) for generation. It adds their figures, versions and the ratios (ours / theirs) to
  * the line; where Python or torch is absent it says so in one line and still prints ours.
+ * --torch-device cuda runs that reference on the GPU (fp32), for the ratio against the GPU path there.
  */
 import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
@@ -57,7 +64,7 @@ import { trainingMemoryProblem, wasmHeapBytes } from "../engine/memory";
 import { parseBackend, parseIntOption, parseNumberOption, round, runCli, startEngine } from "./common";
 import { benchGeneration } from "./bench-generate";
 import { BenchEvent, benchTraining, trainingFigures } from "./bench-train";
-import { benchKernels } from "./bench-kernels";
+import { benchKernels, dispatchCost } from "./bench-kernels";
 import { runTorchBench } from "./bench-torch";
 import { profileOneStep } from "./bench-profile";
 import { benchResponses } from "./bench-responses";
@@ -155,7 +162,9 @@ async function main(): Promise<void> {
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const engine = await startEngine(opts.backend, true); // stderr: stdout is the JSON line
   if (opts.kernels) {
-    console.log(JSON.stringify({ impl: "tfjs", backend: engine.name, engine: engine.reason, kernels: await benchKernels(say) }));
+    const cost = await dispatchCost();
+    say(`one dispatch, recorded, submitted and run (a trivial kernel): ${cost.tfjs_us} µs as a TF.js op, ${cost.runtime_us} µs on the course's runtime`);
+    console.log(JSON.stringify({ impl: "tfjs", backend: engine.name, engine: engine.reason, dispatch: cost, kernels: await benchKernels(say) }));
     return;
   }
   if (opts.responses !== undefined) {

@@ -9,53 +9,31 @@
  * outputs instead: an automatic metric, clearly not the judge's score (see lib/eval/rouge.ts).
  */
 import * as path from "path";
-import { Command, Option } from "commander";
-import { BOOK_JUDGE_MODEL, BOOK_JUDGE_OPTIONS, OLLAMA_DEFAULT_HOST } from "../core/book";
-import { judgeClient, JUDGE_APIS, JudgeApi } from "../eval/judge-client";
+import { Command } from "commander";
 import { judgeResponses, rougeLRecords } from "../eval/score-responses";
 import { readResponses, saveScores, summaryLines } from "../eval/scores";
 import { progressDisplay, ProgressHandle } from "../display/progress";
-import { parseIntOption, parseNumberOption, runCli } from "./common";
+import { runCli } from "./common";
 import { ConfigError } from "../core/errors";
+import { addLlmServerOptions, describeServer, llmServerClient, LlmServerOptions } from "./llm-server";
 
-interface JudgeCliOptions {
+interface JudgeCliOptions extends LlmServerOptions {
   responses: string;
   field: string;
-  api: JudgeApi;
-  host: string;
-  model: string;
   out?: string;
   metric?: string;
-  seed: number;
-  temperature: number;
-  numCtx: number;
-  stream: boolean;
-  retries: number;
-  retryDelayMs: number;
 }
 
 const METRICS = ["rouge-l"];
 
 async function main(): Promise<void> {
-  const opts = new Command("judge")
+  const command = new Command("judge")
     .description("Score model responses 0-100 with an LLM judge served by Ollama (section 7.8), or with ROUGE-L (--metric)")
     .requiredOption("--responses <file>", "JSON array of entries with instruction, input, output and the response field")
     .option("--field <name>", "the field holding the response to score", "model_response")
-    .option("--api <name>", `${JUDGE_APIS.join(" | ")}: Ollama's /api/chat, or an OpenAI-compatible /v1/chat/completions`, "ollama")
-    .option("--host <url>", "the judge's server (default: $OLLAMA_HOST or http://localhost:11434)")
-    .option("--model <name>", "the judge model on that server", BOOK_JUDGE_MODEL)
     .option("--out <file>", "the scores file, written as it goes and continued when run again (default: <responses>-scores.json)")
-    .option("--metric <name>", `score with an automatic metric instead of a judge: ${METRICS.join(", ")}`)
-    .option("--seed <n>", "the judge's sampling seed", parseIntOption("seed", 0), BOOK_JUDGE_OPTIONS.seed)
-    .option("--temperature <x>", "the judge's temperature (0: deterministic)", parseNumberOption("temperature", 0), BOOK_JUDGE_OPTIONS.temperature)
-    .option("--num-ctx <n>", "Ollama's context window in tokens", parseIntOption("num-ctx", 1), BOOK_JUDGE_OPTIONS.num_ctx)
-    .option("--no-stream", "ask for each answer in one piece instead of streamed")
-    .option("--retries <n>", "tries again after an answer is cut off", parseIntOption("retries", 0), 3)
-    // tests only: no waiting between retries
-    .addOption(new Option("--retry-delay-ms <n>").argParser(parseIntOption("retry-delay-ms", 0)).default(500).hideHelp())
-    .parse()
-    .opts<JudgeCliOptions>();
-  if (!(JUDGE_APIS as readonly string[]).includes(opts.api)) throw new ConfigError(`--api must be one of ${JUDGE_APIS.join(", ")}, got "${opts.api}"`);
+    .option("--metric <name>", `score with an automatic metric instead of a judge: ${METRICS.join(", ")}`);
+  const opts = addLlmServerOptions(command, "the judge model").parse().opts<JudgeCliOptions>();
   if (opts.metric !== undefined && !METRICS.includes(opts.metric)) throw new ConfigError(`--metric must be one of ${METRICS.join(", ")}, got "${opts.metric}"`);
 
   const entries = readResponses(opts.responses, opts.field);
@@ -71,11 +49,8 @@ async function main(): Promise<void> {
     return;
   }
 
-  const host = opts.host || process.env.OLLAMA_HOST || OLLAMA_DEFAULT_HOST;
-  const client = judgeClient({
-    api: opts.api, host, model: opts.model, seed: opts.seed, temperature: opts.temperature, numCtx: opts.numCtx, stream: opts.stream,
-  });
-  console.error(`judge: ${opts.model} on ${opts.api === "ollama" ? "Ollama" : "an OpenAI-compatible server"} at ${host} (seed ${opts.seed}, temperature ${opts.temperature})`);
+  const client = llmServerClient(opts);
+  console.error(`judge: ${describeServer(opts)} (seed ${opts.seed}, temperature ${opts.temperature})`);
   let bar: ProgressHandle | undefined;
   const bars = process.stderr.isTTY === true;
   const result = await judgeResponses(entries, client, {

@@ -31,12 +31,22 @@ export interface JudgeSettings {
   stream: boolean;
 }
 
+/** Per-request changes to the settings (the data generators of lib/datagen/ use them). */
+export interface AskOptions {
+  /** the message's role (default "user"); ch07/05's instruction trick sends the chat template's user header as "assistant" */
+  role?: "user" | "assistant";
+  seed?: number;
+  temperature?: number;
+  /** nucleus sampling; default: the server's own */
+  topP?: number;
+}
+
 export interface JudgeClient {
   readonly settings: JudgeSettings;
   /** Check that the server answers and has the model; a JudgeError saying what to do if not. */
   ready(): Promise<void>;
   /** The judge's whole answer to one prompt. */
-  ask(prompt: string): Promise<string>;
+  ask(prompt: string, opts?: AskOptions): Promise<string>;
 }
 
 /** The answer stream stopped before its end (a dropped connection, a server that died): worth a retry. */
@@ -84,11 +94,14 @@ export function ollamaJudge(settings: JudgeSettings): JudgeClient {
         throw new JudgeError(`the model "${model}" is not pulled on the Ollama at ${host} (${have}): run \`ollama pull ${model}\`, or choose another with --model`);
       }
     },
-    async ask(prompt) {
+    async ask(prompt, opts = {}) {
       const request = {
         model,
-        messages: [{ role: "user", content: prompt }],
-        options: { seed: settings.seed, temperature: settings.temperature, num_ctx: settings.numCtx },
+        messages: [{ role: opts.role ?? "user", content: prompt }],
+        options: {
+          seed: opts.seed ?? settings.seed, temperature: opts.temperature ?? settings.temperature, num_ctx: settings.numCtx,
+          ...(opts.topP !== undefined ? { top_p: opts.topP } : {}),
+        },
       };
       try {
         if (!settings.stream) return (await client.chat({ ...request, stream: false })).message.content;
@@ -134,8 +147,11 @@ export function openaiJudge(settings: JudgeSettings): JudgeClient {
         throw new JudgeError(`the server at ${baseURL} does not serve "${model}" (it serves ${ids.slice(0, 6).join(", ")}): choose one with --model`);
       }
     },
-    async ask(prompt) {
-      const request = { model, messages: [{ role: "user" as const, content: prompt }], temperature: settings.temperature, seed: settings.seed };
+    async ask(prompt, opts = {}) {
+      const request = {
+        model, messages: [{ role: opts.role ?? "user", content: prompt }], temperature: opts.temperature ?? settings.temperature, seed: opts.seed ?? settings.seed,
+        ...(opts.topP !== undefined ? { top_p: opts.topP } : {}),
+      };
       try {
         if (!settings.stream) return (await client.chat.completions.create({ ...request, stream: false })).choices[0]?.message?.content ?? "";
         let text = "";

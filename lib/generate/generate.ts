@@ -37,6 +37,11 @@ export interface GenerateOptions {
   seed?: number;
   /** reuse earlier tokens' keys and values (a KVCache through model.forward): same tokens, much faster; default false */
   kvCache?: boolean;
+  /**
+   * called after each step with the tokens just added (one per row; not the eos that ends it), and awaited;
+   * returning false stops there (a chat client that went away). The chat server streams tokens from here.
+   */
+  onToken?: (next: number[]) => boolean | void | Promise<boolean | void>;
 }
 
 /** Choose the next token from one row of logits (length V); see the file comment. */
@@ -132,6 +137,7 @@ export async function generateIds(model: GPTModel, idx: number[][], opts: Genera
       const next = rows.map((_, b) => pickNextToken(values.subarray(b * vocab, (b + 1) * vocab), temperature, opts.topK, rng));
       if (opts.eosId !== undefined && next.every((id) => id === opts.eosId)) break;
       next.forEach((id, b) => rows[b].push(id));
+      if (opts.onToken && (await opts.onToken(next)) === false) break;
     }
   } finally {
     cache?.reset();

@@ -196,7 +196,8 @@ export class GPTModel {
    * merged with its update (W + (alpha/r) · A @ B); otherwise the parameter itself. (in, out) row-major.
    */
   async mergedValues(name: string): Promise<Float32Array> {
-    if (name === TOKEN_EMBEDDING || name === HEAD_WEIGHT) return this.tables.values(name); // never wrapped while split
+    // a table split into vocabulary blocks is read whole (LoRA never wraps a split head; the embedding never)
+    if (name === TOKEN_EMBEDDING || (name === HEAD_WEIGHT && this.tables.split)) return this.tables.values(name);
     const layer = this.adapter?.layers.get(name.replace(/\.weight$/, ""));
     if (!name.endsWith(".weight") || layer === undefined) return (await this.param(name).data()) as Float32Array;
     const merged = tf.tidy(() => tf.add(this.param(name), layer.delta()));

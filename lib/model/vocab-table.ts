@@ -59,9 +59,9 @@ export class VocabTables {
     return tf.tidy(() => {
       let out: tf.Tensor | null = null;
       this.blocks.forEach(([start, count], j) => {
-        const local = tf.sub(ids, start); // (N,) ids relative to the block
+        const local = tf.sub(ids, tf.scalar(start, "int32")); // (N,) ids relative to the block
         const inside = tf.logicalAnd(tf.greaterEqual(local, 0), tf.less(local, count)); // (N,)
-        const rows = tf.gather(this.embParts[j], tf.clipByValue(local, 0, count - 1)); // (N, C)
+        const rows = tf.gather(this.embParts[j], tf.cast(tf.clipByValue(local, 0, count - 1), "int32")); // (N, C)
         const part = tf.mul(rows, tf.expandDims(tf.cast(inside, "float32"), 1)); // zero where the id is elsewhere
         out = out === null ? part : tf.add(out, part);
       });

@@ -13,6 +13,7 @@
  *
  * test/webgpu-step.test.ts holds it to the plain path: the same losses and weights after several steps.
  */
+import * as tf from "@tensorflow/tfjs";
 import { TrainingError } from "../core/errors";
 import type { GPTModel } from "../model/gpt";
 import { GpuGPT } from "../model/gpu";
@@ -22,7 +23,6 @@ import { BackwardBuffers, clearEmbeddingGrads, recordBackward } from "../model/g
 import { recordBlocks, recordFinalNorm } from "../model/gpu/forward";
 import { logitRows, recordHeadLoss } from "../model/gpu/head-loss";
 import { adamwArena } from "../engine/webgpu/kernels/adamw";
-import * as tf from "@tensorflow/tfjs";
 import type { AdamW } from "./adamw";
 import { keptFromValues } from "./loss";
 import type { ArrayBatch } from "./schedule";
@@ -30,26 +30,28 @@ import type { ArrayBatch } from "./schedule";
 export class GpuTrainer {
   readonly path = "gpu";
   readonly gpu: GpuGPT;
-  private readonly grads: Arenas;
-  private readonly m: Arenas;
-  private readonly v: Arenas;
+  private grads!: Arenas;
+  private m!: Arenas;
+  private v!: Arenas;
   private acts: Activations | null = null;
   private back: BackwardBuffers | null = null;
   /** dispatches recorded by the last step (the bench reports them) */
   lastDispatches = 0;
+  /** milliseconds the last step spent recording its dispatches on the host (before the submit) */
+  lastRecordMs = 0;
 
   private constructor(private readonly model: GPTModel, private readonly optimizer: AdamW) {
     this.gpu = GpuGPT.for(model);
-    const { rt, params } = this.gpu;
-    this.grads = new Arenas(rt, params.layout, "gradients");
-    this.m = new Arenas(rt, params.layout, "AdamW m");
-    this.v = new Arenas(rt, params.layout, "AdamW v");
   }
 
   /** A trainer for `model` with `optimizer` (AdamW over every parameter): weights and moments copied to the GPU. */
   static async create(model: GPTModel, optimizer: AdamW): Promise<GpuTrainer> {
     const t = new GpuTrainer(model, optimizer);
     await t.gpu.update();
+    const { rt, layout } = t.gpu;
+    [t.grads, t.m, t.v] = await rt.allocating("the gradients and AdamW's two moments", () =>
+      [new Arenas(rt, layout, "gradients"), new Arenas(rt, layout, "AdamW m"), new Arenas(rt, layout, "AdamW v")],
+    );
     if (optimizer.hasMoments) {
       // a resumed run: continue from the optimizer's moments (new buffers start at zero otherwise)
       await t.m.upload((name) => optimizer.momentOf("m", name), (x) => x instanceof tf.Variable);
@@ -59,17 +61,18 @@ export class GpuTrainer {
   }
 
   /** Training buffers for a batch of B × T with K kept targets (grown when a batch needs more). */
-  private buffers(B: number, T: number, K: number): { acts: Activations; back: BackwardBuffers; R: number } {
+  private async buffers(B: number, T: number, K: number): Promise<{ acts: Activations; back: BackwardBuffers; R: number }> {
     const cfg = this.model.cfg;
     const R = Math.min(K, logitRows(cfg.vocabSize, this.gpu.rt.maxBindingBytes));
     const need: Capacity = { N: B * T, att: B * cfg.nHeads * T * T, K, R };
     if (this.acts === null || this.back === null || !this.acts.fits(need)) {
       this.acts?.dispose();
       this.back?.dispose();
+      [this.acts, this.back] = [null, null];
       const cap = roundUp(need);
       cap.R = Math.min(cap.K, logitRows(cfg.vocabSize, this.gpu.rt.maxBindingBytes));
-      this.acts = new Activations(this.gpu.rt, cfg, cap, true);
-      this.back = new BackwardBuffers(this.gpu.rt, cfg, cap);
+      const rt = this.gpu.rt;
+      [this.acts, this.back] = await rt.allocating(`the activations of ${B} × ${T} tokens`, () => [new Activations(rt, cfg, cap, true), new BackwardBuffers(rt, cfg, cap)] as const);
     }
     return { acts: this.acts, back: this.back, R };
   }
@@ -80,9 +83,11 @@ export class GpuTrainer {
     const [B, T] = [batch.inputs.length, batch.inputs[0].length];
     const kept = keptFromValues(batch.targets.flat(), cfg.vocabSize, `training step ${step}`);
     const K = kept.rows.length;
-    const { acts, back, R } = this.buffers(B, T, K);
+    const { acts, back, R } = await this.buffers(B, T, K);
     const { rt, params } = this.gpu;
     const dispatches = rt.dispatches;
+    const errors = rt.errors.length;
+    const t0 = performance.now();
     const p = this.gpu.pass({ ids: batch.inputs.flat(), B, T, vocabSize: cfg.vocabSize, kept, blocks: params.layout.blocks }, acts);
     clearEmbeddingGrads(p.rec, this.grads);
     recordBlocks(p);
@@ -94,9 +99,11 @@ export class GpuTrainer {
     const [beta1, beta2] = o.betas;
     const s = { decay: 1 - o.lr * o.weightDecay, beta1, beta2, stepSize: o.lr / (1 - beta1 ** t), invBc2Sqrt: 1 / Math.sqrt(1 - beta2 ** t), eps: o.eps };
     params.bufs.forEach((buf, i) => adamwArena(rt, p.rec, params.used(i), buf, this.grads.bufs[i], this.m.bufs[i], this.v.bufs[i], { buf: acts.loss, offset: 0 }, s));
+    this.lastRecordMs = performance.now() - t0;
     await p.rec.submit();
     this.lastDispatches = rt.dispatches - dispatches;
-    const loss = (await rt.readF32(acts.loss, 0, 1))[0];
+    const loss = (await rt.readF32(acts.loss, 0, 1, "step"))[0];
+    rt.throwIfErrors(errors, `training step ${step} on the GPU path`);
     if (!Number.isFinite(loss)) {
       throw new TrainingError(`training stopped at step ${step}: the loss is ${loss} (try a lower learning rate, or check the data and weights)`);
     }
@@ -140,7 +147,7 @@ export class GpuTrainer {
 
   /** Free the gradients, moments and activations (the GPU copy of the weights stays with the model). */
   dispose(): void {
-    for (const a of [this.grads, this.m, this.v]) a.dispose();
+    for (const a of [this.grads, this.m, this.v]) a?.dispose();
     this.acts?.dispose();
     this.back?.dispose();
     this.acts = null;

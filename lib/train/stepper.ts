@@ -30,6 +30,8 @@ export interface Stepper {
   sync(): Promise<void>;
   /** compute dispatches of the last step (GPU path), for the bench */
   readonly lastDispatches?: number;
+  /** host milliseconds spent recording the last step's dispatches (GPU path) */
+  readonly lastRecordMs?: number;
   dispose(): void;
 }
 
@@ -69,7 +71,7 @@ export async function makeStepper(model: GPTModel, optimizer: AdamW, opts: { los
 
 /**
  * The mean loss of a model over batches, without gradients (the book's `calc_loss_loader`): on the GPU
- * path on the webgpu engine (unless COURSE_GPU_PATH=0), else TF.js's fused loss.
+ * path on the webgpu engine (unless COURSE_GPU_PATH=0), else TF.js's plain loss, as the book computes it.
  */
 export async function meanLoss(model: GPTModel, batches: Iterable<ArrayBatch>): Promise<number> {
   if (process.env.COURSE_GPU_PATH !== "0" && gpuPathProblem(model, false) === null) {
@@ -85,5 +87,5 @@ export async function meanLoss(model: GPTModel, batches: Iterable<ArrayBatch>): 
   function* tensors() {
     for (const b of batches) yield batchTensors(b);
   }
-  return calcLossLoader(tensors(), model, undefined, { lossBatch: LOSS_BATCH.fused });
+  return calcLossLoader(tensors(), model); // the book's calc_loss_loader, the plain loss
 }

@@ -11,7 +11,8 @@
 // 2. turn an entry into the text the model actually reads, with the **Alpaca prompt format**;
 // 3. measure the entries (a table of a few of them and of their lengths), because the lengths decide how
 //    much padding the batches of notebooks 02 and 03 will carry;
-// 4. split the data into training, validation and test sets: 935 / 55 / 110 entries.
+// 4. split the data into training, validation and test sets: 935 / 55 / 110 entries;
+// 5. look for near-duplicates among the entries, with the book's tool for it.
 //
 // Everything here is imported from the course library (`lib/`, loaded as `@course/lib`); the notebook is the
 // prose around it.
@@ -33,7 +34,10 @@ import "tsx/cjs";
 // read; so the types come from their file and the module from a plain require.
 import type * as Danfo from "danfojs/dist/danfojs-browser/src/index";
 const dfd: typeof Danfo = require("danfojs");
-import { initEngine, loadInstructionData, formatInput, formatTrainingText, splitData, encodeText, showTable } from "@course/lib";
+import {
+  initEngine, loadInstructionData, formatInput, formatTrainingText, splitData, encodeText, showTable,
+  findNearDuplicates, searchNearDuplicates, formatSimilarity, NEAR_DUPLICATE_THRESHOLD,
+} from "@course/lib";
 
 const engine = await initEngine();
 
@@ -146,6 +150,55 @@ const { train, test, val } = splitData(data);
 console.log("Training set length:", train.length);
 console.log("Validation set length:", val.length);
 console.log("Test set length:", test.length);
+
+// %% [markdown]
+// ## Near-duplicates
+//
+// A dataset assembled by hand or by a model easily holds the same example twice, or two that differ by a word.
+// They waste training steps, and a pair split between the training and the test set lets the test reward
+// memorising. The book's repository has a tool for finding them (chapter 7's `02_dataset-utilities`,
+// `find-near-duplicates.py`); here it is `npm run near-duplicates` and the library's `findNearDuplicates`.
+// Each text is lowercased and stripped of punctuation, turned into a TF-IDF vector over its character
+// 1-, 2- and 3-grams (each snippet weighted by how rare it is across the 1,100 texts), and two texts whose
+// vectors have a cosine similarity above 0.75 are a near-duplicate pair. The numbers equal scikit-learn's,
+// which the book uses (a test compares them). How many pairs each field has:
+
+// %% tags=["near-duplicates"]
+for (const field of ["instruction", "input", "output"]) {
+  const pairs = findNearDuplicates(data, field, NEAR_DUPLICATE_THRESHOLD);
+  const identical = pairs.filter((p) => p.similarity > 0.9999).length;
+  console.log(`${field}: ${pairs.length} near-duplicate pairs (${identical} identical once lowercased and without punctuation)`);
+}
+const { kept } = searchNearDuplicates(data, { threshold: NEAR_DUPLICATE_THRESHOLD, remove: true });
+console.log(`With --remove-duplicates, ${kept.length} of ${data.length} entries would be kept`);
+
+// %% [markdown]
+// The instructions pair up most: the dataset words many tasks the same way ("Edit the following sentence for
+// grammar.") and varies the input, so a shared instruction is expected, and the book's tool never removes an
+// entry for it. For `input` and `output` it removes the second entry of each pair. Before doing that, read the
+// pairs: a similar text is not always a repeated example.
+
+// %% tags=["near-duplicate-examples"]
+const sameInputs = findNearDuplicates(data, "input").filter((p) => p.similarity > 0.9999);
+const closestOutputs = findNearDuplicates(data, "output").sort((a, b) => b.similarity - a.similarity)[0];
+const examples = [
+  ["The same task on the same input", sameInputs.find((p) => p.first.instruction === p.second.instruction)!],
+  ["The same input, another task", sameInputs.find((p) => p.first.instruction !== p.second.instruction)!],
+  ["The two most similar outputs", closestOutputs],
+] as const;
+for (const [what, p] of examples) {
+  console.log(`${what} (similarity ${formatSimilarity(p.similarity)}), entries ${p.firstIndex} and ${p.secondIndex}:`);
+  console.log(p.first, "\n", p.second, "\n");
+}
+
+// %% [markdown]
+// The first pair is a real repeat: one task on one input, answered twice in different words; dropping the
+// second loses nothing. The other two are different examples: one sentence asked about in two ways, and two
+// answers to different questions, written with nearly the same characters. Character n-grams measure how texts
+// are *written*, not what they *mean*, so the threshold is a starting point for reading, not a verdict. (The
+// book's script also reads the entries by their position among the non-empty texts of a field, so in `input`,
+// where most texts are empty, it prints and removes the wrong entries; `findNearDuplicates` keeps each text with
+// its own entry.) The course trains on all 1,100 entries, as the book does.
 
 // %% [markdown]
 // ## What comes next

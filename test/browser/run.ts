@@ -6,11 +6,13 @@
 //   - runs all cells (offline, small config) and checks what is on the page: no error output,
 //     every chart drawn by plotly.js without a mouse-over, tables within the page width, progress
 //     bars updated in place and moving, and the kernel shown busy while a cell runs.
+// Then `npm run chat`'s page (chat-page.ts): a question answered token by token, Stop, the waiting notice.
 // Screenshots go to test-output/screenshots/. Without Chromium the test is skipped, loudly, except
 // under CI=true, where it fails.
 //
-//   npm run test:browser              # test/browser/fixtures/*.ipynb, then notebooks/NN-*.ipynb
+//   npm run test:browser              # test/browser/fixtures/*.ipynb, then notebooks/NN-*.ipynb, then the chat page
 //   npm run test:browser -- 01 05     # the fixtures and the notebooks whose names start with these
+//   npm run test:browser -- chat      # the chat page alone (no Jupyter)
 //   npm run test:browser -- --notebook=test-output/scratch.ipynb   # just this notebook
 //   npm run test:browser -- 05 --readme-screenshots
 //                                     # also save the chart cell of each notebook with a chart as
@@ -24,6 +26,7 @@ import type { Browser } from "playwright-core";
 import { findChromium, launchChromium } from "../../lib/display/figure-image";
 import { notebookPython, PythonEnvError } from "../../scripts/python-env";
 import { JupyterServer, startJupyter } from "./jupyter-server";
+import { runChatPageTest } from "./chat-page";
 import { openAndClose, OpenCloseReport, PageReport, runNotebook, screenshotChartCell, screenshotFirstChart, screenshotNotebook, shutdownKernel } from "./notebook-page";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -120,11 +123,16 @@ export function checkOpenClose(o: OpenCloseReport): string[] {
 }
 
 async function main(): Promise<number> {
-  const filters = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+  const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+  // "chat": the chat page; with notebook filters besides it, those notebooks too; alone, only the page
+  const withChat = args.length === 0 || args.includes("chat");
+  const filters = args.filter((a) => a !== "chat");
+  const chatOnly = args.length > 0 && filters.length === 0;
   const readmeShots = process.argv.includes("--readme-screenshots");
   // --notebook=<path under the repository>: run just these (e.g. a scratch notebook under test-output/)
   const only = process.argv.filter((a) => a.startsWith("--notebook=")).map((a) => path.relative(ROOT, path.resolve(a.slice("--notebook=".length))));
-  const files = only.length ? only : discover(filters);
+  const files = only.length ? only : chatOnly ? [] : discover(filters);
+  const runChat = withChat && only.length === 0;
   fs.mkdirSync(SHOTS, { recursive: true });
   let server: JupyterServer | null = null;
   let browser: Browser | null = null;
@@ -153,9 +161,9 @@ async function main(): Promise<number> {
     console.log(`\n*** SKIPPED: the browser test (notebooks in JupyterLab): ${line} ***\n`);
     return 0;
   }
-  let python: string;
+  let python = "";
   try {
-    python = notebookPython();
+    if (files.length > 0) python = notebookPython();
   } catch (e) {
     if (!(e instanceof PythonEnvError)) throw e;
     console.log(`not ok browser test setup — ${e.message}\n0 passed, 1 failed`);
@@ -166,9 +174,9 @@ async function main(): Promise<number> {
     // COURSE_OFFLINE=1: the offline path (the tiny config, no downloads); COURSE_QUICK=1: notebook 05's
     // quick setting (120 training entries), as the notebook tests use. Either can be overridden.
     const env = { COURSE_OFFLINE: process.env.COURSE_OFFLINE ?? "1", COURSE_QUICK: process.env.COURSE_QUICK ?? "1" };
-    server = await startJupyter({ python, env });
+    if (files.length > 0) server = await startJupyter({ python, env });
     browser = await launchChromium({ ownSignals: true });
-    console.log(`jupyter ${server.baseUrl} and chromium ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`${server ? `jupyter ${server.baseUrl} and ` : ""}chromium ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     for (const rel of files) {
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
       const page = await context.newPage();
@@ -181,8 +189,8 @@ async function main(): Promise<number> {
       let o: OpenCloseReport | null = null;
       try {
         // a committed notebook with outputs, as a learner first meets it: read, not run
-        if (rel.startsWith("notebooks/")) o = await openAndClose(page, server.notebookUrl(rel, `${name}-read`));
-        r = await runNotebook(page, server.notebookUrl(rel, `${name}-run`), NOTEBOOK_TIMEOUT_MS);
+        if (rel.startsWith("notebooks/")) o = await openAndClose(page, (server as JupyterServer).notebookUrl(rel, `${name}-read`));
+        r = await runNotebook(page, (server as JupyterServer).notebookUrl(rel, `${name}-run`), NOTEBOOK_TIMEOUT_MS);
         fail = [...checkSavedOutputs(rel), ...(o ? checkOpenClose(o) : []), ...check(rel, r)];
         await screenshotNotebook(page, path.join(SHOTS, `${name}.png`));
         if (r.charts > 0) {
@@ -212,6 +220,18 @@ async function main(): Promise<number> {
       }
       const stderr = r?.cells.filter((c) => c.stderr.trim() && c.status !== "error").map((c) => `cell ${c.index} stderr: ${c.stderr.trim().split("\n")[0]}`) ?? [];
       for (const line of [...stderr, ...jsErrors.map((e) => `page error: ${e}`)]) console.log(`    note: ${line}`);
+    }
+    if (runChat) {
+      const t1 = Date.now();
+      const chat = await runChatPageTest(browser, SHOTS);
+      const summary = `${((Date.now() - t1) / 1000).toFixed(1)} s, ${chat.summary}`;
+      if (chat.failures.length === 0) {
+        passed++;
+        console.log(`ok chat page (npm run chat) — ${summary}`);
+      } else {
+        failed++;
+        console.log(`not ok chat page (npm run chat) — ${summary}\n    ${chat.failures.join("\n    ")}`);
+      }
     }
   } catch (err) {
     failed++;

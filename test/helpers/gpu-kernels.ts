@@ -29,7 +29,7 @@ export function gpuTest(name: string, fn: (rt: GpuRuntime) => Promise<void>): vo
     rt.validate = true;
     const errors = rt.errors.length;
     await fn(rt);
-    if (rt.errors.length > errors) throw new Error(`webgpu reported: ${rt.errors.slice(errors).join("; ")}`);
+    if (rt.errors.length > errors) throw new Error(`the device reported: ${rt.errors.slice(errors).join("; ")}`);
   });
 }
 

@@ -1,6 +1,9 @@
 // The key outputs each notebook must show, by notebook number. A check finds its cell by tag
 // (cell metadata "tags"), so moving cells around does not break it, and throws when the output is wrong.
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import { DEFAULT_DATA_FILE, parseInstructionData } from "../../lib/data/instruction-data";
+import { findNearDuplicates, searchNearDuplicates } from "../../lib/data/near-duplicates";
 import { compact, ExecutedNotebook } from "./notebook";
 
 export interface NotebookCheck {
@@ -47,6 +50,15 @@ CHECKS["01"] = [
     },
   },
   { name: "splits 935 / 55 / 110", test: shows("split-sizes", "Training set length: 935", "Validation set length: 55", "Test set length: 110") },
+  {
+    name: "counts the near-duplicate pairs of each field, as the finder does (the finder itself is checked against scikit-learn)",
+    test: (nb) => {
+      const data = parseInstructionData(fs.readFileSync(DEFAULT_DATA_FILE, "utf8"), DEFAULT_DATA_FILE);
+      const lines = ["instruction", "input", "output"].map((f) => `${f}: ${findNearDuplicates(data, f).length} near-duplicate pairs`);
+      shows("near-duplicates", ...lines, `${searchNearDuplicates(data, { remove: true }).kept.length} of 1100 entries would be kept`)(nb);
+      shows("near-duplicate-examples", "The same task on the same input (similarity 1.00)", "The same input, another task (similarity 1.00)", "The two most similar outputs")(nb);
+    },
+  },
 ];
 
 // The book's toy batch [0,1,2,3,4], [5,6], [7,8,9] after collation (section 7.3)

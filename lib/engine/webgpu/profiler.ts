@@ -5,7 +5,12 @@
  * a little: profile a step apart from the timed ones, as `bench --profile` does.) Needs the device feature
  * "timestamp-query"; without it `GpuProfiler.start` says so.
  */
-import type { GpuRuntime } from "./runtime";
+
+/** What the profiler needs of the runtime (runtime.ts holds the profiler; named here so neither file imports the other). */
+interface Profiled {
+  device: GPUDevice;
+  profiler: GpuProfiler | null;
+}
 
 /** Dispatches one submission can time (two queries each). */
 export const PROFILE_CAPACITY = 2048; // WebGPU allows 4096 queries in a set
@@ -22,7 +27,7 @@ export class GpuProfiler {
   private readonly readback: GPUBuffer;
   readonly rows = new Map<string, KernelTime>();
 
-  private constructor(private readonly rt: GpuRuntime) {
+  private constructor(private readonly rt: Profiled) {
     const d = rt.device;
     this.querySet = d.createQuerySet({ type: "timestamp", count: 2 * PROFILE_CAPACITY });
     this.resolve = d.createBuffer({ size: 16 * PROFILE_CAPACITY, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
@@ -30,7 +35,7 @@ export class GpuProfiler {
   }
 
   /** Start profiling the runtime's dispatches; an Error saying why when the device has no timestamp queries. */
-  static start(rt: GpuRuntime): GpuProfiler {
+  static start(rt: Profiled): GpuProfiler {
     if (!rt.device.features.has("timestamp-query")) throw new Error("webgpu: this device has no timestamp queries (feature \"timestamp-query\")");
     const p = new GpuProfiler(rt);
     rt.profiler = p;

@@ -93,6 +93,7 @@ export class Recorder {
     if (profiler !== null && this.timed.length > 0) profiler.encodeResolve(this.encoder, this.timed.length);
     if (this.rt.validate) device.pushErrorScope("validation");
     device.queue.submit([this.encoder.finish()]);
+    this.rt.submittedAt = performance.now();
     if (this.rt.validate) {
       const error = await device.popErrorScope();
       if (error !== null) throw new Error(`webgpu: ${error.message}`);

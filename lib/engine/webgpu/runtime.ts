@@ -60,6 +60,8 @@ export const UNIFORM_SLOT_BYTES = 256;
 export const UNIFORM_WORDS = UNIFORM_SLOT_BYTES / 4;
 /** Dispatch slots per page of uniform memory. */
 export const SLOTS_PER_PAGE = 256;
+/** A read sleeps on a timer first only when it expects to wait longer than this (ms): a timer is coarse. */
+const SLEEP_FROM_MS = 4;
 /** Largest workgroup count per grid dimension that every WebGPU device accepts. */
 export const MAX_WORKGROUPS = 65535;
 
@@ -92,6 +94,9 @@ export class GpuRuntime {
   private readonly pages: GPUBuffer[] = [];
   private staging: GPUBuffer | null = null;
   private scratchBuf: Buf | null = null;
+  /** when the last batch of work was submitted (performance.now()), and how long reads of each kind waited for theirs */
+  submittedAt = 0;
+  private readonly waits = new Map<string, number>();
 
   /** validation and out-of-memory errors the device reported outside an error scope, oldest first */
   readonly errors: string[] = [];
@@ -115,12 +120,48 @@ export class GpuRuntime {
     return { id: this.nextId++, buffer, bytes: size, label };
   }
 
+  /**
+   * Run `make` (which makes buffers) and throw a ConfigError, naming `what` and the bytes asked for, when the
+   * device ran out of memory: WebGPU otherwise hands back an unusable buffer and reports the error only to a
+   * listener, and the kernels would compute on nothing.
+   */
+  async allocating<T>(what: string, make: () => T): Promise<T> {
+    const before = this.bytesAllocated;
+    this.device.pushErrorScope("out-of-memory");
+    let made: T;
+    try {
+      made = make();
+    } finally {
+      const error = await this.device.popErrorScope();
+      if (error !== null) {
+        const mib = ((this.bytesAllocated - before) / 2 ** 20).toFixed(0);
+        throw new ConfigError(`webgpu: the GPU has no room for ${what} (${mib} MiB more; ${(before / 2 ** 20).toFixed(0)} MiB held already): use a smaller model or batch`);
+      }
+    }
+    return made;
+  }
+
+  /** Throw the first error the device reported since `since` (an index into `errors`), if any. */
+  throwIfErrors(since: number, what: string): void {
+    if (this.errors.length > since) throw new Error(`webgpu: ${what}: ${this.errors[since].split("\n")[0]}`);
+  }
+
   /** Free a buffer made by `buffer` and forget its bind groups. */
   destroy(buf: Buf): void {
-    const tag = `#${buf.id}#`;
-    for (const key of [...this.bindGroups.keys()]) if (key.includes(tag)) this.bindGroups.delete(key);
+    this.forget(buf);
     buf.buffer.destroy();
     this.bytesAllocated -= buf.bytes;
+  }
+
+  /** A buffer someone else owns (TF.js's), to bind for a while; `forget` it after. Not counted in bytesAllocated. */
+  external(buffer: GPUBuffer, label: string): Buf {
+    return { id: this.nextId++, buffer, bytes: buffer.size, label };
+  }
+
+  /** Drop the bind groups of a buffer (an external one when done with it). */
+  forget(buf: Buf): void {
+    const tag = `#${buf.id}#`;
+    for (const key of [...this.bindGroups.keys()]) if (key.includes(tag)) this.bindGroups.delete(key);
   }
 
   /** The compiled kernel for a spec (compiled on first use, then cached by its key). */
@@ -194,8 +235,17 @@ export class GpuRuntime {
     this.device.queue.writeBuffer(buf.buffer, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
   }
 
-  /** Read `bytes` of a buffer from `offsetBytes`, after all work submitted so far. */
-  async read(buf: Buf, offsetBytes: number, bytes: number): Promise<ArrayBuffer> {
+  /**
+   * Read `bytes` of a buffer from `offsetBytes`, after all work submitted so far. `kind` names the kind of work
+   * waited for ("step", "token"…): Dawn's Node binding waits for the GPU by polling (a setImmediate loop that
+   * keeps a core busy and feeds the garbage collector), so a read first sleeps on a timer through most of the
+   * time the last read of its kind waited, when that was long (a training step, not a generated token), and
+   * polls only for the rest. On a software GPU (lavapipe) that frees the cores that run the kernels.
+   */
+  async read(buf: Buf, offsetBytes: number, bytes: number, kind = "read"): Promise<ArrayBuffer> {
+    const expected = this.waits.get(kind) ?? 0;
+    const sleep = 0.8 * expected - (performance.now() - this.submittedAt);
+    if (sleep > SLEEP_FROM_MS) await new Promise((resolve) => setTimeout(resolve, sleep));
     const size = Math.ceil(bytes / 4) * 4;
     if (this.staging === null || this.staging.size < size) {
       this.staging?.destroy();
@@ -206,13 +256,14 @@ export class GpuRuntime {
     enc.copyBufferToBuffer(buf.buffer, offsetBytes, staging, 0, size);
     this.device.queue.submit([enc.finish()]);
     await staging.mapAsync(GPUMapMode.READ, 0, size);
+    this.waits.set(kind, performance.now() - this.submittedAt);
     const out = staging.getMappedRange(0, size).slice(0, bytes);
     staging.unmap();
     return out;
   }
 
-  async readF32(buf: Buf, offset: number, count: number): Promise<Float32Array> {
-    return new Float32Array(await this.read(buf, offset * 4, count * 4));
+  async readF32(buf: Buf, offset: number, count: number, kind = "read"): Promise<Float32Array> {
+    return new Float32Array(await this.read(buf, offset * 4, count * 4, kind));
   }
 
   /** Resolves once the device has finished everything submitted so far. */

@@ -19,7 +19,7 @@ import { Activations, Capacity, roundUp } from "./activations";
 import { Arenas } from "./arenas";
 import { Pass, recordBlocks, recordFinalNorm, CacheView } from "./forward";
 import { logitRows, recordHeadLoss } from "./head-loss";
-import { gpuLayout } from "./layout";
+import { GpuLayout, gpuLayout } from "./layout";
 import { batchMeta, Meta, MetaInput } from "./meta";
 
 /** Why the GPU path does not run this model, or null when it does. */
@@ -34,7 +34,8 @@ const copies = new WeakMap<GPTModel, GpuGPT>();
 
 export class GpuGPT {
   readonly rt: GpuRuntime;
-  readonly params: Arenas;
+  readonly layout: GpuLayout;
+  private arenas: Arenas | null = null;
   private inference: Activations | null = null;
   private metaBuf: Buf | null = null;
   /** each parameter's TF.js data id when the copy was last made equal to it */
@@ -55,7 +56,13 @@ export class GpuGPT {
 
   private constructor(readonly model: GPTModel) {
     this.rt = gpuRuntime();
-    this.params = new Arenas(this.rt, gpuLayout(model.cfg, model.tables.blocks, this.rt.maxBindingBytes), "parameters");
+    this.layout = gpuLayout(model.cfg, model.tables.blocks, this.rt.maxBindingBytes);
+  }
+
+  /** The parameters' arenas (made by the first `update`). */
+  get params(): Arenas {
+    if (this.arenas === null) throw new Error("GpuGPT: update() first");
+    return this.arenas;
   }
 
   private dataIds(): object[] {
@@ -65,6 +72,7 @@ export class GpuGPT {
   /** Bring the GPU copy up to date with the TF.js model (a no-op when no parameter changed since). */
   async update(): Promise<void> {
     if (this.ahead) return; // the copy is newer: the trainer writes it back when the TF.js model is needed
+    this.arenas ??= await this.rt.allocating(`${this.model.numParams().toLocaleString("en-US")} parameters`, () => new Arenas(this.rt, this.layout, "parameters"));
     const now = this.dataIds();
     if (now.length === this.synced.length && now.every((id, i) => id === this.synced[i])) return;
     await this.params.upload((name) => this.model.param(name), (t) => t instanceof tf.Variable);
@@ -94,10 +102,11 @@ export class GpuGPT {
   }
 
   /** Inference activations for at least `need` (one set for every layer), grown as needed. */
-  inferenceActivations(need: Capacity): Activations {
+  async inferenceActivations(need: Capacity): Promise<Activations> {
     if (this.inference === null || !this.inference.fits(need)) {
       this.inference?.dispose();
-      this.inference = new Activations(this.rt, this.model.cfg, roundUp(need), false);
+      this.inference = null;
+      this.inference = await this.rt.allocating(`the activations of ${need.N} tokens`, () => new Activations(this.rt, this.model.cfg, roundUp(need), false));
     }
     return this.inference;
   }
@@ -117,17 +126,21 @@ export class GpuGPT {
     const cfg = this.model.cfg;
     const K = kept.rows.length;
     const R = Math.min(K, logitRows(cfg.vocabSize, this.rt.maxBindingBytes));
-    const acts = this.inferenceActivations({ N: B * T, att: B * cfg.nHeads * T * T, K, R });
+    const acts = await this.inferenceActivations({ N: B * T, att: B * cfg.nHeads * T * T, K, R });
+    const errors = this.rt.errors.length;
     const p = this.pass({ ids, B, T, vocabSize: cfg.vocabSize, kept }, acts);
     recordBlocks(p);
     recordFinalNorm(p, K, p.meta.kept);
     recordHeadLoss(p, K, R);
     await p.rec.submit();
-    return (await this.rt.readF32(acts.loss, 0, 1))[0];
+    const loss = (await this.rt.readF32(acts.loss, 0, 1, "loss"))[0];
+    this.rt.throwIfErrors(errors, "computing a loss on the GPU path");
+    return loss;
   }
 
   dispose(): void {
-    this.params.dispose();
+    this.arenas?.dispose();
+    this.arenas = null;
     this.inference?.dispose();
     if (this.metaBuf !== null) this.rt.destroy(this.metaBuf);
     this.inference = null;

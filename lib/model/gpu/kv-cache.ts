@@ -42,7 +42,9 @@ export class GpuKVCache {
     if (this.layers.length > 0 && B <= this.batchSize && positions <= this.tmax) return;
     const tmax = Math.max(positions, Math.min(this.maxLength, this.gpu.model.cfg.contextLength));
     const fresh = this.gpu.model.cfg.nLayers;
-    const layers = Array.from({ length: fresh }, (_, l) => this.rt.buffer(B * tmax * 3 * C * 4, `kv cache layer ${l}`));
+    const layers = await this.rt.allocating(`a key/value cache of ${B} × ${tmax} positions`, () =>
+      Array.from({ length: fresh }, (_, l) => this.rt.buffer(B * tmax * 3 * C * 4, `kv cache layer ${l}`)),
+    );
     if (this.length > 0) {
       const rec = record(this.rt);
       layers.forEach((to, l) => {
@@ -65,7 +67,8 @@ export class GpuKVCache {
     await this.ensure(B, this.length + T);
     this.batchSize = B;
     const keys = this.length + T;
-    const acts = g.inferenceActivations({ N: B * T, att: B * cfg.nHeads * T * keys, K: B, R: B });
+    const acts = await g.inferenceActivations({ N: B * T, att: B * cfg.nHeads * T * keys, K: B, R: B });
+    const errors = this.rt.errors.length;
     const cache = { layers: this.layers, Tmax: this.tmax, past: this.length, padded: this.padding?.some((p) => p > 0) ?? false };
     const p = g.pass({ ids: ids.flat(), B, T, vocabSize: cfg.vocabSize, past: this.length, pads: this.padding ?? undefined }, acts, cache);
     recordBlocks(p);
@@ -73,13 +76,17 @@ export class GpuKVCache {
     recordLogits(p, B);
     await p.rec.submit();
     this.length += T;
-    return this.rt.readF32(acts.logits, 0, B * cfg.vocabSize);
+    const logits = await this.rt.readF32(acts.logits, 0, B * cfg.vocabSize, T > 1 ? "prompt" : "token");
+    this.rt.throwIfErrors(errors, "generating on the GPU path");
+    return logits;
   }
 
   /** Keep only the batch rows `rows` (indices into the current batch, in order). */
   async keepRows(rows: number[]): Promise<void> {
     const C = this.gpu.model.cfg.embDim;
-    const layers = this.layers.map((_, l) => this.rt.buffer(Math.max(1, rows.length) * this.tmax * 3 * C * 4, `kv cache layer ${l}`));
+    const layers = await this.rt.allocating("the key/value cache", () =>
+      this.layers.map((_, l) => this.rt.buffer(Math.max(1, rows.length) * this.tmax * 3 * C * 4, `kv cache layer ${l}`)),
+    );
     const rec = record(this.rt);
     const row = this.tmax * 3 * C * 4;
     layers.forEach((to, l) => rows.forEach((b, i) => rec.copy(this.layers[l].buffer, b * row, to.buffer, i * row, this.length * 3 * C * 4)));

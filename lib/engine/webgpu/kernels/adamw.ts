@@ -12,7 +12,7 @@
 import { f32bits, GpuRuntime } from "../runtime";
 import type { Recorder } from "../recorder";
 import type { At, Buf } from "../runtime";
-import { FLAT_WORKGROUP, grid2d, IS_FINITE, ROW_THREADS } from "./wgsl";
+import { IS_FINITE, ROW_THREADS, VALUE_MAIN, grid2d } from "./wgsl";
 
 const code = (vec: boolean) => {
   const T = vec ? "vec4<f32>" : "f32";
@@ -25,9 +25,7 @@ struct Params { n: u32, decay: f32, beta1: f32, beta2: f32, oneMinusBeta1: f32, 
 @group(0) @binding(4) var<storage, read_write> V: array<${T}>;
 @group(0) @binding(5) var<storage, read> Loss: array<f32>;
 ${IS_FINITE}
-@compute @workgroup_size(${ROW_THREADS})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let i = ${FLAT_WORKGROUP} * ${ROW_THREADS}u + lid.x;
+${VALUE_MAIN}
   if (i >= P.n || !isFinite(Loss[P.lossOff])) { return; }
   let g = G[i];
   let m = M[i] * P.beta1 + g * P.oneMinusBeta1;

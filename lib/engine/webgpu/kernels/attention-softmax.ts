@@ -16,7 +16,7 @@
 import { f32bits, GpuRuntime } from "../runtime";
 import type { Recorder } from "../recorder";
 import type { At } from "../runtime";
-import { FLAT_WORKGROUP, grid2d, ROW_THREADS, WORKGROUP_REDUCE } from "./wgsl";
+import { ROW_MAIN, ROW_THREADS, WORKGROUP_REDUCE, grid2d } from "./wgsl";
 
 const FORWARD = /* wgsl */ `
 struct Params { rows: u32, Tq: u32, Tk: u32, off: u32, past: u32, heads: u32, padOff: u32, hasPad: u32, padBias: f32 }
@@ -24,11 +24,7 @@ struct Params { rows: u32, Tq: u32, Tk: u32, off: u32, past: u32, heads: u32, pa
 @group(0) @binding(1) var<storage, read_write> S: array<f32>;
 @group(0) @binding(2) var<storage, read> Meta: array<u32>;
 ${WORKGROUP_REDUCE}
-@compute @workgroup_size(${ROW_THREADS})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let row = ${FLAT_WORKGROUP};
-  if (row >= P.rows) { return; }
-  let tid = lid.x;
+${ROW_MAIN}
   let z = row / P.Tq;
   let last = P.past + row % P.Tq; // the last key this query sees
   var pad = 0u;
@@ -65,11 +61,7 @@ struct Params { rows: u32, Tq: u32, Tk: u32, wOff: u32, dOff: u32, past: u32, sc
 @group(0) @binding(1) var<storage, read> W: array<f32>;
 @group(0) @binding(2) var<storage, read_write> D: array<f32>;
 ${WORKGROUP_REDUCE}
-@compute @workgroup_size(${ROW_THREADS})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let row = ${FLAT_WORKGROUP};
-  if (row >= P.rows) { return; }
-  let tid = lid.x;
+${ROW_MAIN}
   let last = P.past + row % P.Tq;
   let w0 = P.wOff + row * P.Tk;
   let d0 = P.dOff + row * P.Tk;

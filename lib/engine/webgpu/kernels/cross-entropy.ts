@@ -12,7 +12,7 @@
 import { f32bits, GpuRuntime } from "../runtime";
 import type { Recorder } from "../recorder";
 import type { At } from "../runtime";
-import { FLAT_WORKGROUP, grid2d, ROW_THREADS, WORKGROUP_REDUCE } from "./wgsl";
+import { ROW_MAIN, ROW_THREADS, WORKGROUP_REDUCE, grid2d } from "./wgsl";
 
 const ROWS = /* wgsl */ `
 struct Params { rows: u32, V: u32, lOff: u32, tOff: u32, outOff: u32, grad: u32, scale: f32 }
@@ -21,11 +21,7 @@ struct Params { rows: u32, V: u32, lOff: u32, tOff: u32, outOff: u32, grad: u32,
 @group(0) @binding(2) var<storage, read> Meta: array<u32>;
 @group(0) @binding(3) var<storage, read_write> Out: array<f32>;
 ${WORKGROUP_REDUCE}
-@compute @workgroup_size(${ROW_THREADS})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let row = ${FLAT_WORKGROUP};
-  if (row >= P.rows) { return; }
-  let tid = lid.x;
+${ROW_MAIN}
   let base = P.lOff + row * P.V;
   let t = Meta[P.tOff + row];
   var mx = -3.0e38;

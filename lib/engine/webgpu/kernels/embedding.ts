@@ -13,7 +13,7 @@
 import { GpuRuntime } from "../runtime";
 import type { Recorder } from "../recorder";
 import type { At, Buf } from "../runtime";
-import { FLAT_WORKGROUP, grid2d, ROW_THREADS } from "./wgsl";
+import { FLAT_WORKGROUP, ROW_THREADS, VALUE_MAIN, grid2d } from "./wgsl";
 
 const FORWARD = /* wgsl */ `
 struct Params { N: u32, C: u32, idsOff: u32, posOff: u32, wteOff: u32, start: u32, count: u32, wpeOff: u32, outOff: u32, first: u32 }
@@ -22,9 +22,7 @@ struct Params { N: u32, C: u32, idsOff: u32, posOff: u32, wteOff: u32, start: u3
 @group(0) @binding(2) var<storage, read> Wte: array<f32>;
 @group(0) @binding(3) var<storage, read> Wpe: array<f32>;
 @group(0) @binding(4) var<storage, read_write> Out: array<f32>;
-@compute @workgroup_size(${ROW_THREADS})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let i = ${FLAT_WORKGROUP} * ${ROW_THREADS}u + lid.x;
+${VALUE_MAIN}
   if (i >= P.N * P.C) { return; }
   let n = i / P.C;
   let c = i % P.C;
@@ -61,9 +59,7 @@ struct Params { B: u32, T: u32, C: u32, dOff: u32, gOff: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> D: array<f32>;
 @group(0) @binding(2) var<storage, read_write> G: array<f32>;
-@compute @workgroup_size(${ROW_THREADS})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let i = ${FLAT_WORKGROUP} * ${ROW_THREADS}u + lid.x;
+${VALUE_MAIN}
   if (i >= P.T * P.C) { return; }
   var s = 0.0;
   for (var b = 0u; b < P.B; b++) { s += D[P.dOff + b * P.T * P.C + i]; }

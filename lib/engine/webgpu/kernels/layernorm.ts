@@ -9,12 +9,12 @@
  *
  * X, Y, dY, dX: (rows, C) at element offsets; scale and shift: C values each at offsets in a parameter
  * arena; stats: (rows, 2) = (mean, rstd). The row kernels run one workgroup of 256 threads per row; the
- * parameter gradient runs 64 columns × 4 row slices per workgroup, summed in workgroup memory.
+ * parameter gradient runs 32 columns × 8 row slices per workgroup, summed in workgroup memory.
  */
 import { f32bits, GpuRuntime } from "../runtime";
 import type { Recorder } from "../recorder";
 import type { At, Buf } from "../runtime";
-import { FLAT_WORKGROUP, grid2d, ROW_THREADS, WORKGROUP_REDUCE } from "./wgsl";
+import { ROW_MAIN, ROW_THREADS, WORKGROUP_REDUCE, grid2d } from "./wgsl";
 
 const FORWARD = /* wgsl */ `
 struct Params { rows: u32, C: u32, xOff: u32, yOff: u32, scaleOff: u32, shiftOff: u32, statOff: u32, eps: f32 }
@@ -24,11 +24,7 @@ struct Params { rows: u32, C: u32, xOff: u32, yOff: u32, scaleOff: u32, shiftOff
 @group(0) @binding(3) var<storage, read> W: array<f32>;
 @group(0) @binding(4) var<storage, read_write> S: array<f32>;
 ${WORKGROUP_REDUCE}
-@compute @workgroup_size(${ROW_THREADS})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let row = ${FLAT_WORKGROUP};
-  if (row >= P.rows) { return; }
-  let tid = lid.x;
+${ROW_MAIN}
   let x0 = P.xOff + row * P.C;
   var s = 0.0;
   for (var c = tid; c < P.C; c += ${ROW_THREADS}u) { s += X[x0 + c]; }
@@ -52,11 +48,7 @@ struct Params { rows: u32, C: u32, dyOff: u32, xOff: u32, scaleOff: u32, statOff
 @group(0) @binding(4) var<storage, read> S: array<f32>;
 @group(0) @binding(5) var<storage, read_write> DX: array<f32>;
 ${WORKGROUP_REDUCE}
-@compute @workgroup_size(${ROW_THREADS})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let row = ${FLAT_WORKGROUP};
-  if (row >= P.rows) { return; }
-  let tid = lid.x;
+${ROW_MAIN}
   let mean = S[P.statOff + 2u * row];
   let rstd = S[P.statOff + 2u * row + 1u];
   let d0 = P.dyOff + row * P.C;
@@ -87,21 +79,22 @@ struct Params { rows: u32, C: u32, dyOff: u32, xOff: u32, statOff: u32, dScaleOf
 @group(0) @binding(3) var<storage, read> S: array<f32>;
 @group(0) @binding(4) var<storage, read_write> G: array<f32>;
 var<workgroup> part: array<vec2<f32>, 256>;
-@compute @workgroup_size(64, 4)
+@compute @workgroup_size(32, 8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let c = wid.x * 64u + lid.x;
+  let c = wid.x * 32u + lid.x;
   var acc = vec2<f32>(0.0, 0.0);
   if (c < P.C) {
-    for (var r = lid.y; r < P.rows; r += 4u) {
+    for (var r = lid.y; r < P.rows; r += 8u) {
       let dy = DY[P.dyOff + r * P.C + c];
       let xhat = (X[P.xOff + r * P.C + c] - S[P.statOff + 2u * r]) * S[P.statOff + 2u * r + 1u];
       acc += vec2<f32>(dy * xhat, dy);
     }
   }
-  part[lid.y * 64u + lid.x] = acc;
+  part[lid.y * 32u + lid.x] = acc;
   workgroupBarrier();
   if (lid.y == 0u && c < P.C) {
-    let t = part[lid.x] + part[64u + lid.x] + part[128u + lid.x] + part[192u + lid.x];
+    var t = vec2<f32>(0.0, 0.0);
+    for (var k = 0u; k < 8u; k++) { t += part[k * 32u + lid.x]; }
     G[P.dScaleOff + c] = t.x;
     G[P.dShiftOff + c] = t.y;
   }
@@ -136,5 +129,5 @@ export function layerNormParamGrad(
   dy: At, x: At, stats: At, grads: Buf, dScaleOff: number, dShiftOff: number,
 ): void {
   const k = rt.kernel({ key: "layernorm-param-grad", code: PARAM_GRAD, bindings: ["read", "read", "read", "write"] });
-  rec.dispatch(k, [dy.buf, x.buf, stats.buf, grads], [s.rows, s.C, dy.offset, x.offset, stats.offset, dScaleOff, dShiftOff], [Math.ceil(s.C / 64)]);
+  rec.dispatch(k, [dy.buf, x.buf, stats.buf, grads], [s.rows, s.C, dy.offset, x.offset, stats.offset, dScaleOff, dShiftOff], [Math.ceil(s.C / 32)]);
 }

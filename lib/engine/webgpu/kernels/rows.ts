@@ -7,7 +7,7 @@
 import { GpuRuntime } from "../runtime";
 import type { Recorder } from "../recorder";
 import type { At } from "../runtime";
-import { FLAT_WORKGROUP, grid2d, ROW_THREADS } from "./wgsl";
+import { ROW_THREADS, VALUE_MAIN, grid2d } from "./wgsl";
 
 const GATHER = /* wgsl */ `
 struct Params { rows: u32, C: u32, inOff: u32, outOff: u32, idxOff: u32 }
@@ -15,9 +15,7 @@ struct Params { rows: u32, C: u32, inOff: u32, outOff: u32, idxOff: u32 }
 @group(0) @binding(1) var<storage, read> In: array<f32>;
 @group(0) @binding(2) var<storage, read> Meta: array<i32>;
 @group(0) @binding(3) var<storage, read_write> Out: array<f32>;
-@compute @workgroup_size(${ROW_THREADS})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let i = ${FLAT_WORKGROUP} * ${ROW_THREADS}u + lid.x;
+${VALUE_MAIN}
   if (i >= P.rows * P.C) { return; }
   let r = i / P.C;
   let src = Meta[P.idxOff + r];
@@ -30,4 +28,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export function gatherRows(rt: GpuRuntime, rec: Recorder, rows: number, C: number, input: At, idx: At, out: At): void {
   const k = rt.kernel({ key: "gather-rows", code: GATHER, bindings: ["read", "read", "write"] });
   rec.dispatch(k, [input.buf, idx.buf, out.buf], [rows, C, input.offset, out.offset, idx.offset], grid2d(Math.ceil((rows * C) / ROW_THREADS)));
+}
+
+const TRANSPOSE = /* wgsl */ `
+struct Params { rows: u32, cols: u32, inOff: u32, outOff: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> In: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Out: array<f32>;
+${VALUE_MAIN}
+  if (i >= P.rows * P.cols) { return; }
+  let r = i / P.cols;
+  let c = i % P.cols;
+  Out[P.outOff + c * P.rows + r] = In[P.inOff + i];
+}`;
+
+/** out (cols, rows) = inᵀ for in (rows, cols): the head's blocks between TF.js's (C, n) and the GPU path's (n, C). */
+export function transposeRows(rt: GpuRuntime, rec: Recorder, rows: number, cols: number, input: At, out: At): void {
+  const k = rt.kernel({ key: "transpose", code: TRANSPOSE, bindings: ["read", "write"] });
+  rec.dispatch(k, [input.buf, out.buf], [rows, cols, input.offset, out.offset], grid2d(Math.ceil((rows * cols) / ROW_THREADS)));
 }

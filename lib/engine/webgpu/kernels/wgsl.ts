@@ -46,3 +46,15 @@ fn reduceMax(v: f32, tid: u32) -> f32 {
 
 /** WGSL: true when a float is neither infinite nor NaN (from its exponent bits: compilers may fold `x != x`). */
 export const IS_FINITE = `fn isFinite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }`;
+
+/** WGSL: the entry point of a kernel with one workgroup per row (of P.rows): `row` and `tid` defined, spare workgroups gone. */
+export const ROW_MAIN = `@compute @workgroup_size(${ROW_THREADS})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let row = ${FLAT_WORKGROUP};
+  if (row >= P.rows) { return; }
+  let tid = lid.x;`;
+
+/** WGSL: the entry point of a kernel with one thread per value: `i`, the value's index (launched by grid2d over ⌈n / ROW_THREADS⌉). */
+export const VALUE_MAIN = `@compute @workgroup_size(${ROW_THREADS})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let i = ${FLAT_WORKGROUP} * ${ROW_THREADS}u + lid.x;`;
