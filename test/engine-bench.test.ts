@@ -106,3 +106,13 @@ test("bench --profile: the kernels of one more step, summed by name, most time f
   assert.match(r.stderr, /profile of one more step on \(8, 68\):\n\s+kernel\s+calls\s+ms\s+share/);
   assert.match(r.stderr, /kernels \d+ ms in \d+ calls; the step's wall time under the profiler \d+ ms/);
 });
+
+test("the reference reports its own peak memory, not the peak of the Node process that started it", (t) => {
+  const probe = spawnSync(PYTHON, ["-c", "import torch"], { encoding: "utf8" });
+  if (probe.status !== 0) return t.skip(`no torch for ${PYTHON}`);
+  const held = Buffer.alloc(2 ** 30, 1); // this process touches 1 GiB: getrusage's ru_maxrss would carry it into the child
+  const r = spawnSync(PYTHON, ["-c", "import sys; sys.path.insert(0, sys.argv[1]); from torch_bench import peak_rss_mib; print(peak_rss_mib())", path.join(__dirname, "reference")], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const mib = Number(r.stdout.trim());
+  assert.ok(mib > 10 && mib < 700, `the reference says it peaked at ${mib} MiB (torch imported, nothing else) while its parent holds ${held.length >> 20} MiB`);
+});

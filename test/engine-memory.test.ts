@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { trainingMemoryProblem, trainingBytes, countParams, countLoRAParams, MODEL_CONFIGS } from "../lib";
+import { collectGarbage } from "../lib/engine/memory";
 
 const params = (name: string) => countParams(MODEL_CONFIGS[name]);
 const lora16 = (name: string) => countLoRAParams(MODEL_CONFIGS[name], 16);
@@ -35,4 +36,15 @@ test("training memory with LoRA: frozen weights need no gradients or moments, so
   assert.match(refused!, /tfjs-node/);
   assert.ok(trainingMemoryProblem(params("gpt2-large (774M)"), "wasm", lora16("gpt2-large (774M)"), true), "838M frozen float32 weights alone are 3.1 GiB");
   assert.ok(trainingMemoryProblem(params("gpt2-xl (1558M)"), "wasm", lora16("gpt2-xl (1558M)"), true));
+});
+
+test("collectGarbage: V8's collector runs on request, and frees an unreferenced buffer of 64 MiB", () => {
+  let buffer: Float32Array | null = new Float32Array(16 * 2 ** 20).fill(1);
+  assert.equal(collectGarbage(), true);
+  const held = process.memoryUsage().arrayBuffers;
+  assert.ok(held >= 64 * 2 ** 20 && buffer.length > 0);
+  buffer = null;
+  collectGarbage();
+  const after = process.memoryUsage().arrayBuffers;
+  assert.ok(held - after >= 63 * 2 ** 20, `arrayBuffers ${held} -> ${after} bytes`);
 });

@@ -58,7 +58,7 @@ import { encodeText, END_OF_TEXT } from "../data/tokenizer";
 import { GPTConfig, GPT2_MEDIUM, GPT2_SMALL, TINY } from "../model/config";
 import { GPTModel } from "../model/gpt";
 import { calcLossLoader } from "../train/loss";
-import { AdamW } from "../train/adamw";
+import { createAdamW } from "../train/adamw-fused";
 import { ArrayBatch, readArrays, trainSchedule, trainStep } from "../train/train";
 import { calcLossBatchFused } from "../train/fused-loss";
 import { GENERATE_BATCH_SIZE } from "../generate/batch";
@@ -197,7 +197,7 @@ async function main(): Promise<void> {
   if (lora) say(`LoRA rank ${lora.rank}, alpha ${lora.alpha}: ${model.numTrainableParams().toLocaleString("en-US")} trainable parameters`);
   model.recomputeActivations = opts.recompute ?? (lora !== null && engine.name === "wasm");
   if (model.recomputeActivations) say("activations: recomputed in the backward pass");
-  const optimizer = new AdamW(model.trainableParams(), { lr: BOOK_LR, weightDecay: BOOK_WEIGHT_DECAY });
+  const optimizer = createAdamW(model.trainableParams(), { lr: BOOK_LR, weightDecay: BOOK_WEIGHT_DECAY });
   // past wasm's heap the step runs out of memory (or hangs, threaded): skip it and say why
   const trainSkipped = trainingMemoryProblem(model.numParams(), engine.name, lora?.numParams());
   if (trainSkipped) say(`skipping training: ${trainSkipped}`);

@@ -42,7 +42,8 @@ import { formatParamSummary } from "../model/gpt";
 import { formatLoRACounts } from "../model/lora";
 import { saveGPT2Directory } from "../weights/gpt2-directory";
 import { saveLoRAAdapter } from "../weights/lora-adapter";
-import { AdamW, RANDOM_INIT_LR } from "../train/adamw";
+import { RANDOM_INIT_LR } from "../train/adamw";
+import { createAdamW } from "../train/adamw-fused";
 import { trainModelSimple } from "../train/train";
 import { CHECKPOINT_DIR, LORA_ADAPTER_DIR, loadCheckpoint, saveCheckpoint } from "../train/checkpoint";
 import { generateResponses } from "../generate/batch";
@@ -182,7 +183,7 @@ async function main(): Promise<void> {
   const valLoader = new DataLoader(new InstructionDataset(val, datasetOptions), { batchSize: opts.batchSize, collateOptions });
 
   if (!resumed) claimOut(outDir, opts.force);
-  const optimizer = new AdamW(model.trainableParams(), { lr: opts.lr, weightDecay: opts.weightDecay });
+  const optimizer = createAdamW(model.trainableParams(), { lr: opts.lr, weightDecay: opts.weightDecay });
   if (resumed) optimizer.importState(resumed.optimizerState);
 
   // Ctrl-C: finish the current step, save, stop; a second Ctrl-C quits at once

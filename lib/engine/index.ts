@@ -30,12 +30,19 @@
  * (lib/engine/wasm-guard.ts).
  *
  * wasm runs XNNPACK on one thread per core (`threads`, `COURSE_WASM_THREADS=1` for the
- * package's single-threaded build); see lib/engine/wasm-threads.ts for how.
+ * package's single-threaded build); see lib/engine/wasm-threads.ts for how. Where the matmuls run on a
+ * BLAS (its own threads), the default is one thread (`defaultThreads` says why).
+ *
+ * On the plain JavaScript backend ("cpu") it replaces a kernel whose shipped version cannot finish a
+ * training step of a 50,257-token model (lib/engine/cpu-kernels.ts); `patches: false` or
+ * `COURSE_CPU_PATCHES=0` leaves it as shipped.
  */
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../core/errors";
 import { describeLibtensorflow, loadNative, nativeState } from "./native";
 import { installWasmPatches } from "./wasm-patches";
+import { loadBlas } from "./blas-matmul";
+import { installCpuPatches } from "./cpu-kernels";
 import { foundWasm } from "./wasm-guard";
 import { EngineSkipped, loadWebGPU } from "./webgpu";
 import { defaultWasmThreads, registerThreadedWasm, restoreSingleThreadedWasm, wasmThreadsInUse } from "./wasm-threads";
@@ -48,7 +55,7 @@ export interface EngineOptions {
   backend?: EngineChoice;
   /** Where the one-line report goes; default console.log. Pass `() => {}` to silence it. */
   log?: (line: string) => void;
-  /** Install the wasm speed patches (default: true unless `COURSE_WASM_PATCHES=0`). */
+  /** Install the wasm speed patches (default: true unless `COURSE_WASM_PATCHES=0`), and the cpu backend's (cpu-kernels.ts). */
   patches?: boolean;
   /**
    * wasm only: threads for XNNPACK (default: `COURSE_WASM_THREADS`, else one per core).
@@ -144,9 +151,19 @@ function resolveChoice(option: EngineChoice | undefined): EngineChoice {
   return choice as EngineChoice;
 }
 
-function resolveThreads(option: number | undefined): number {
+/**
+ * wasm's threads when nothing asks for a number: one where the speed patches put the matmuls on a BLAS (which
+ * runs its own threads), else one per core. XNNPACK's pool hands every op, however small, to its threads, and
+ * waking them costs more than a generated token's elementwise ops: on a 2-core machine one thread generated
+ * 1.7–3.3x faster than two (bench-tiny and gpt2-small, issue 20) and trained bench-tiny as fast or faster.
+ */
+function defaultThreads(patches: boolean): number {
+  return patches && loadBlas().library !== null ? 1 : defaultWasmThreads();
+}
+
+function resolveThreads(option: number | undefined, patches: boolean): number {
   const fromEnv = process.env.COURSE_WASM_THREADS;
-  const value = option ?? (fromEnv === undefined || fromEnv === "" ? defaultWasmThreads() : Number(fromEnv));
+  const value = option ?? (fromEnv === undefined || fromEnv === "" ? defaultThreads(patches) : Number(fromEnv));
   if (!Number.isInteger(value) || value < 1) {
     const where = option !== undefined ? "initEngine({ threads })" : "COURSE_WASM_THREADS";
     throw new ConfigError(`${where}: threads must be a positive integer, got "${option ?? fromEnv}"`);
@@ -168,7 +185,7 @@ export function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
   let threads: number;
   try {
     choice = resolveChoice(opts.backend);
-    threads = resolveThreads(opts.threads);
+    threads = resolveThreads(opts.threads, resolvePatches(opts.patches));
   } catch (err) {
     return Promise.reject(err);
   }
@@ -210,6 +227,7 @@ async function start(
       if (!wasmStarted && threads > 1) registerThreadedWasm(threads);
       notes.push(...installWasmPatches(patches, { ...foundWasm(), ...versions }));
     }
+    if (candidate.backend === "cpu") notes.push(...installCpuPatches(patches));
     let ok = false;
     try {
       ok = await tf.setBackend(candidate.backend);

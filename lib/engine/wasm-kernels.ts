@@ -16,6 +16,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { KernelArgs, KernelImpl, KernelPatch, addKernel, patchKernel } from "./patch-kernel";
 import type { WasmBackendLike } from "./wasm-guard";
+import { addRowsIntoSegments } from "./segment-sum";
 
 /**
  * out[s, ...] = Σ x[i, ...] over the i with segmentIds[i] == s, for s in [0, numSegments).
@@ -38,13 +39,7 @@ function unsortedSegmentSum(args: KernelArgs): tf.TensorInfo {
   const ids = backend.typedArrayFromHeap(segmentIds);
   const o = backend.typedArrayFromHeap(out);
   o.fill(0); // the heap is not zeroed
-  for (let i = 0; i < numRows; i++) {
-    const s = ids[i];
-    if (s < 0 || s >= numSegments) continue;
-    const src = i * inner;
-    const dst = s * inner;
-    for (let j = 0; j < inner; j++) o[dst + j] += xs[src + j];
-  }
+  addRowsIntoSegments(o, xs, ids, numRows, inner, numSegments);
   return out;
 }
 

@@ -12,6 +12,8 @@ import * as tf from "@tensorflow/tfjs";
 import { INIT_STD } from "../core/book";
 import { Rng } from "../core/random";
 import { dropout } from "./dropout";
+import { maskedSoftmax, mergeHeads, splitHeads } from "./fused-attention";
+import { fuseNow } from "./fused-layers";
 import type { LayerKVCache } from "./kv-cache";
 import { Linear } from "./linear";
 import { ParamContext } from "./params";
@@ -44,10 +46,17 @@ export class MultiHeadAttention {
   /** (B, T, C) -> (B, T, C); with `cache`, the T tokens come after the cached ones. */
   apply(x: tf.Tensor, training: boolean, rng: Rng, cache?: LayerKVCache): tf.Tensor {
     const [b, t, c] = x.shape;
+    // a training step's tape records the same values through ops that keep less (fused-attention.ts)
+    const fused = fuseNow() && cache === undefined;
+    // one new token (generation): (B, 1, C) is already (B, nHeads, 1, headDim) in memory, a reshape and no transpose
     const heads = (y: tf.Tensor) =>
-      y
-        .reshape([b, t, this.nHeads, this.headDim]) // (B, T, C) -> (B, T, nHeads, headDim)
-        .transpose([0, 2, 1, 3]) as tf.Tensor4D; // -> (B, nHeads, T, headDim)
+      fused
+        ? splitHeads(y, this.nHeads)
+        : t === 1
+          ? (y.reshape([b, this.nHeads, 1, this.headDim]) as tf.Tensor4D)
+          : (y
+              .reshape([b, t, this.nHeads, this.headDim]) // (B, T, C) -> (B, T, nHeads, headDim)
+              .transpose([0, 2, 1, 3]) as tf.Tensor4D); // -> (B, nHeads, T, headDim)
     const queries = heads(this.wQuery.apply(x));
     let keys = heads(this.wKey.apply(x));
     let values = heads(this.wValue.apply(x));
@@ -56,31 +65,38 @@ export class MultiHeadAttention {
     const n = keys.shape[2]; // past + T keys
     const past = n - t;
 
-    // divide by sqrt(headDim) so the scores' spread does not grow with the head size,
-    // which would push softmax towards one-hot and shrink its gradients
     // (B, nHeads, T, headDim) @ (B, nHeads, headDim, past+T) -> (B, nHeads, T, past+T)
-    const scores = tf.div(tf.matMul(queries, keys, false, true), Math.sqrt(this.headDim));
-    let masked = scores;
+    const raw = tf.matMul(queries, keys, false, true);
     // a single query, the newest token, may see every key: there is nothing to mask
+    let maskBias: tf.Tensor | null = null;
     if (t > 1) {
       // query i sits at position past+i and may attend to keys 0..past+i: add -inf to the
       // later ones (the book's masked_fill), so softmax gives the future exactly zero weight
       const queryPos = tf.range(past, past + t, 1, "int32").reshape([t, 1]); // (T, 1)
       const keyPos = tf.range(0, n, 1, "int32").reshape([1, n]); // (1, past+T)
       const allowed = tf.greaterEqual(queryPos, keyPos); // (T, 1) >= (1, past+T) -> (T, past+T), query >= key
-      const maskBias = tf.where(allowed, tf.zeros([t, n]), tf.fill([t, n], -Infinity)); // (T, past+T): 0 or -inf
-      masked = tf.add(scores, maskBias); // (B, nHeads, T, past+T) + (T, past+T)
+      maskBias = tf.where(allowed, tf.zeros([t, n]), tf.fill([t, n], -Infinity)); // (T, past+T): 0 or -inf
     }
-    // a left-padded batch (generation): no query gives weight to its row's padding keys
-    const padBias = cache?.padBias(n); // (B, 1, 1, past+T) or null
-    if (padBias) masked = tf.add(masked, padBias); // (B, nHeads, T, past+T) + (B, 1, 1, past+T)
-    let weights = tf.softmax(masked, -1); // (B, nHeads, T, past+T), rows sum to 1
+    let weights: tf.Tensor;
+    if (fused) {
+      weights = maskedSoftmax(raw, Math.sqrt(this.headDim), maskBias); // the ops below, keeping only the weights
+    } else {
+      // divide by sqrt(headDim) so the scores' spread does not grow with the head size,
+      // which would push softmax towards one-hot and shrink its gradients
+      let masked = tf.div(raw, Math.sqrt(this.headDim));
+      if (maskBias !== null) masked = tf.add(masked, maskBias); // (B, nHeads, T, past+T) + (T, past+T)
+      // a left-padded batch (generation): no query gives weight to its row's padding keys
+      const padBias = cache?.padBias(n); // (B, 1, 1, past+T) or null
+      if (padBias) masked = tf.add(masked, padBias); // (B, nHeads, T, past+T) + (B, 1, 1, past+T)
+      weights = tf.softmax(masked, -1); // (B, nHeads, T, past+T), rows sum to 1
+    }
     weights = dropout(weights, this.dropRate, training, rng);
 
-    const context = tf
-      .matMul(weights, values) // (B, nHeads, T, past+T) @ (B, nHeads, past+T, headDim) -> (B, nHeads, T, headDim)
-      .transpose([0, 2, 1, 3]) // -> (B, T, nHeads, headDim)
-      .reshape([b, t, c]); // -> (B, T, C), the heads side by side
+    const perHead = tf.matMul(weights, values); // (B, nHeads, T, past+T) @ (B, nHeads, past+T, headDim) -> (B, nHeads, T, headDim)
+    const context = fused
+      ? mergeHeads(perHead)
+      : (t === 1 ? perHead : perHead.transpose([0, 2, 1, 3])) // -> (B, T, nHeads, headDim)
+          .reshape([b, t, c]); // -> (B, T, C), the heads side by side
     return this.outProj.apply(context);
   }
 }

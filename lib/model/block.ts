@@ -10,6 +10,8 @@ import { MultiHeadAttention } from "./attention";
 import { GPTConfig } from "./config";
 import { dropout } from "./dropout";
 import { FeedForward } from "./feedforward";
+import { residualAdd } from "./fused-attention";
+import { fuseNow } from "./fused-layers";
 import type { LayerKVCache } from "./kv-cache";
 import { LayerNorm } from "./layernorm";
 import { ParamContext } from "./params";
@@ -33,9 +35,15 @@ export class TransformerBlock {
   /** (B, T, C) -> (B, T, C); `cache` holds this block's attention keys and values while generating. */
   apply(x: tf.Tensor, training: boolean, rng: Rng, cache?: LayerKVCache): tf.Tensor {
     const rate = this.cfg.dropRate;
-    const attended = this.att.apply(this.norm1.apply(x), training, rng, cache);
-    x = tf.add(x, dropout(attended, rate, training, rng)); // shortcut around attention
-    const fed = this.ff.apply(this.norm2.apply(x));
-    return tf.add(x, dropout(fed, rate, training, rng)); // shortcut around the feed-forward
+    // a scope per block: its temporaries go as soon as it is done, not when the whole forward pass is (what a
+    // training step's backward pass needs, the tape has kept)
+    return tf.tidy(() => {
+      // while a tape records, an addition that keeps neither branch for the backward pass (fused-attention.ts)
+      const add = fuseNow() ? residualAdd : tf.add;
+      const attended = this.att.apply(this.norm1.apply(x), training, rng, cache);
+      const mid = add(x, dropout(attended, rate, training, rng)); // shortcut around attention
+      const fed = this.ff.apply(this.norm2.apply(mid));
+      return add(mid, dropout(fed, rate, training, rng)); // shortcut around the feed-forward
+    });
   }
 }

@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { INIT_STD } from "../core/book";
+import { fuseNow, geluFused } from "./fused-layers";
 import { Linear } from "./linear";
 import { ParamContext } from "./params";
 
@@ -32,7 +33,8 @@ export class FeedForward {
 
   /** (B, T, C) -> (B, T, C) */
   apply(x: tf.Tensor): tf.Tensor {
-    const hidden = gelu(this.fc1.apply(x)); // (B, T, C) -> (B, T, 4C)
+    // the fused GELU (fused-layers.ts) computes the same values and keeps only its input for the backward pass
+    const hidden = (fuseNow() ? geluFused : gelu)(this.fc1.apply(x)); // (B, T, C) -> (B, T, 4C)
     return this.fc2.apply(hidden); // (B, T, 4C) -> (B, T, C)
   }
 }

@@ -4,6 +4,7 @@
  * `scale` and `shift` give the model back the freedom to undo it.
  */
 import * as tf from "@tensorflow/tfjs";
+import { fuseNow, layerNormFused } from "./fused-layers";
 import { ParamContext, constParam } from "./params";
 
 /** Added to the variance so a constant vector does not divide by zero; GPT-2 uses 1e-5. */
@@ -20,6 +21,8 @@ export class LayerNorm {
 
   /** (B, T, C) -> (B, T, C), normalized over C */
   apply(x: tf.Tensor): tf.Tensor {
+    // the same ops as one op that keeps only x for the backward pass (fused-layers.ts)
+    if (fuseNow()) return layerNormFused(x, this.scale as tf.Tensor1D, this.shift as tf.Tensor1D, LAYERNORM_EPS);
     const mean = tf.mean(x, -1, true); // (B, T, 1)
     const centered = tf.sub(x, mean); // (B, T, C)
     // divide by C, not C - 1 (biased variance), as torch's `var(unbiased=False)` and GPT-2

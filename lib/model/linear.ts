@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { INIT_STD } from "../core/book";
 import type { LoRALayer } from "./lora";
+import { fuseNow, linearFused } from "./fused-layers";
 import { ParamContext, constParam, normalParam } from "./params";
 
 export class Linear {
@@ -25,6 +26,8 @@ export class Linear {
 
   /** (..., in) -> (..., out) */
   apply(x: tf.Tensor): tf.Tensor {
+    // the same values as one op that keeps only x and W for the backward pass (fused-layers.ts)
+    if (fuseNow() && this.bias !== null && this.lora === null) return linearFused(x, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D);
     const [inDim, outDim] = this.weight.shape;
     const lead = x.shape.slice(0, -1);
     // tf.matMul wants matching ranks, so fold the leading axes into rows

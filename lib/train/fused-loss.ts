@@ -36,6 +36,7 @@ import * as tf from "@tensorflow/tfjs";
 import { DataError } from "../core/errors";
 import type { GPTModel } from "../model/gpt";
 import { XENT_GRAD_KERNEL } from "../engine/kernel-names";
+import { nativeSoftmaxXent } from "../engine/native-ops";
 import { calcLossBatch, KeptTargets, keptTargets, pickPerRow } from "./loss";
 
 
@@ -211,23 +212,28 @@ export function headCrossEntropyEager(hidden: tf.Tensor2D, weight: tf.Tensor2D, 
     const [h, w, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
     const one = tf.scalar(1);
     let total: tf.Tensor = tf.scalar(0);
-    const dHidden: tf.Tensor[] = [];
-    let dWeight: tf.Tensor | null = null;
+    // each block's (R, V) gradient of the logits; its logits and probabilities go as soon as it is made
+    const gParts: tf.Tensor[] = [];
     for (let r0 = 0; r0 < k; r0 += chunkRows) {
       const r1 = Math.min(k, r0 + chunkRows);
-      const [part, dh, dw] = tf.tidy(() => {
-        const rows = h.slice([r0, 0], [r1 - r0, c]); // (R, C)
-        const logits = tf.matMul(rows, w) as tf.Tensor2D; // (R, C) @ (C, V) -> (R, V)
+      const [part, g] = tf.tidy(() => {
+        const logits = tf.matMul(h.slice([r0, 0], [r1 - r0, c]), w) as tf.Tensor2D; // (R, C) @ (C, V) -> (R, V)
+        // on the native engine, TensorFlow's own kernel: both in one pass over the logits
+        const native = nativeSoftmaxXent(logits, tf.tensor1d(labelIds.subarray(r0, r1), "int32"));
+        if (native !== null) return [tf.sum(native.loss), native.grad];
         const probs = tf.softmax(logits, -1) as tf.Tensor2D; // (R, V)
-        const g = xentGrad(probs, labelIds.subarray(r0, r1), one); // (R, V): softmax - onehot, for dy = K
-        return [lossSum(logits, probs, labelIds.subarray(r0, r1)), tf.matMul(g, w, false, true), tf.matMul(rows, g, true, false)]; // (), (R, C), (C, V)
+        return [lossSum(logits, probs, labelIds.subarray(r0, r1)), xentGrad(probs, labelIds.subarray(r0, r1), one)]; // (), (R, V): softmax - onehot, for dy = K
       });
       total = addFreeing(total, part);
-      dHidden.push(dh);
-      dWeight = addFreeing(dWeight, dw);
+      gParts.push(g);
     }
-    const grads = [tf.concat(dHidden, 0), dWeight as tf.Tensor]; // (K, C), (C, V)
-    tf.dispose([one, ...dHidden]);
+    // then dHidden and dWeight each in one matmul over every row: summing per-block (C, V) weight gradients
+    // would hold three (C, V) tensors at once (the sum so far, the block's, the new sum), at the end of the
+    // forward pass, when the activations are all still held
+    const gAll = gParts.length === 1 ? gParts[0] : tf.concat(gParts, 0); // (K, V)
+    if (gParts.length > 1) tf.dispose(gParts);
+    const grads = [tf.matMul(gAll, w, false, true), tf.matMul(h, gAll, true, false)]; // (K, V) @ (V, C) -> (K, C); (C, K) @ (K, V) -> (C, V)
+    tf.dispose([one, gAll]);
     save(grads);
     const value = tf.div(total, k) as tf.Scalar;
     total.dispose();

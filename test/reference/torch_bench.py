@@ -9,9 +9,12 @@ JOB.json (written by bench.ts) holds the model config, the seed, AdamW's setting
 events the TypeScript run replayed — training batches (inputs and targets, -100 where ignored)
 and, with --schedule, evaluations (mean loss of some batches, eval mode, no gradients) — and the
 prompts' token ids, and with `lora` ({rank, alpha}) the book's appendix-E LoRA (lora_reference.py:
-every weight frozen, LoRA beside every linear layer). This script trains reference_model.py's GPT (chapter 4's architecture) on
-those batches with the masked cross-entropy and `torch.optim.AdamW`, then generates greedily
-(the book's `generate`: no KV cache), and prints one JSON line with the same fields as bench.ts:
+every weight frozen, LoRA beside every linear layer). This script trains the book's own chapter-7 code on those
+batches (book_model.py: the book's GPTModel, its calc_loss_batch, `torch.optim.AdamW` as the book calls it; with
+`lora`, appendix E's LinearWithLoRA), or, with job["reference"] = "compact", reference_model.py's GPT on torch's
+fused layers (F.layer_norm, F.gelu: the stricter anchor, which keeps fewer tensors for the backward pass) with
+lora_reference.py's LoRA; then generates greedily (the book's `generate_text_simple`: no KV cache), and prints one
+JSON line with the same fields as bench.ts:
 step_s (median), train_tokens_per_s (padded), real_tokens_per_s, gen_tokens_per_s, peak_rss_mib,
 and schedule_s (wall time of all events) when there are evaluations. Progress goes to stderr.
 
@@ -31,8 +34,27 @@ import time
 import torch
 
 from bench_job import left_padded, read_job
+from book_model import GPTModel, add_book_lora, book_config, calc_loss_batch, generate_text_simple
 from lora_reference import LoRAGPT
 from reference_model import batch_loss, greedy_tokens
+
+
+def build_reference(job, device):
+    """(model, loss(model, inputs, targets), greedy(model, ids, n)) for job["reference"]: "book" (default) or "compact"."""
+    cfg = job["config"]
+    if job.get("reference", "book") == "book":
+        model = GPTModel(book_config(cfg))
+        if job.get("lora"):
+            add_book_lora(model, job["lora"]["rank"], job["lora"]["alpha"])
+        loss = lambda m, x, y: calc_loss_batch(x, y, m, device)
+        greedy = lambda m, ids, n: generate_text_simple(m, ids, n, cfg["contextLength"])
+        return model, loss, greedy
+    model = LoRAGPT(cfg)  # ReferenceGPT, plus LoRA layers when the job asks for them
+    if job.get("lora"):
+        # appendix E: freeze every weight, a LoRA layer beside every linear layer (head included)
+        model.add_lora(job["lora"]["rank"], job["lora"]["alpha"])
+    greedy = lambda m, ids, n: greedy_tokens(m, ids, n, cfg["contextLength"], job["eos_id"])
+    return model, batch_loss, greedy
 
 
 def main():
@@ -41,10 +63,7 @@ def main():
     # "cpu", or "cuda" to time the reference on the GPU beside ours (bench --torch-device cuda); fp32 either way
     device = torch.device(job.get("device", "cpu"))
     torch.manual_seed(job["seed"])
-    model = LoRAGPT(cfg)  # ReferenceGPT, plus LoRA layers when the job asks for them
-    if job.get("lora"):
-        # appendix E: freeze every weight, a LoRA layer beside every linear layer (head included)
-        model.add_lora(job["lora"]["rank"], job["lora"]["alpha"])
+    model, batch_loss, greedy = build_reference(job, device)
     model.to(device).train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=job["lr"], weight_decay=job["weight_decay"])
@@ -82,10 +101,10 @@ def main():
     model.eval()
     gen_tokens, g0 = 0, time.perf_counter()
     for ids in job["prompts"]:
-        out = greedy_tokens(model, torch.tensor([ids], device=device), job["max_new_tokens"], cfg["contextLength"], job["eos_id"])
+        out = greedy(model, torch.tensor([ids], device=device), job["max_new_tokens"])
         gen_tokens += out.shape[1] - len(ids)
     gen_seconds = time.perf_counter() - g0
-    train_peak_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    train_peak_mib = peak_rss_mib()
     gpu_peak = {"peak_gpu_mib": round(torch.cuda.max_memory_allocated(device) / 2**20), "gpu": torch.cuda.get_device_name(device)} if device.type == "cuda" else {}
     del model, optimizer
     hf = hf_generate(cfg, job, device) if job["prompts"] else {}
@@ -93,6 +112,7 @@ def main():
     r = lambda x: float(f"{x:.4g}")
     print(json.dumps({
         "impl": "torch",
+        "reference": job.get("reference", "book"),
         "torch": torch.__version__,
         "python": sys.version.split()[0],
         "threads": torch.get_num_threads(),
@@ -109,6 +129,23 @@ def main():
         **gpu_peak,
         **hf,
     }))
+
+
+def peak_rss_mib():
+    """This process's own peak resident memory: the kernel's VmHWM, which starts again at exec.
+
+    Not getrusage's ru_maxrss: on Linux that survives execve, so a Python started by the Node bench reports the
+    Node process's peak when that was higher (how an earlier version of this script reported 8,528 MiB for a
+    reference that peaks at ~3.7 GiB on its own).
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 2**20))
 
 
 def hf_generate(cfg, job, device):
