@@ -14,7 +14,7 @@ import { formatInput } from "../lib/data/prompt";
 import { encodeText } from "../lib/data/tokenizer";
 import { generate, generateIds, generateResponse, pickNextToken, textToTokenIds, tokenIdsToText } from "../lib/generate/generate";
 import { ConfigError, DataError } from "../lib/core/errors";
-import { KVCache } from "../lib/model/kv-cache";
+import { FUSED_QKV, KVCache } from "../lib/model/kv-cache";
 import { deterministicModel } from "./helpers/deterministic-weights";
 
 interface Golden {
@@ -180,4 +180,55 @@ test("text <-> token ids round trip, and bad options are ConfigErrors", async ()
   await assert.rejects(generateIds(model, [[1]], { maxNewTokens: 1, topK: 0 }), ConfigError);
   await assert.rejects(generateIds(model, [[1]], { maxNewTokens: 1, contextSize: 999 }), ConfigError);
   model.dispose();
+});
+
+test("one side-by-side query-key-value product while generating (FUSED_QKV) gives the three products' logits, is made once and again after a weight changes", async () => {
+  const g = load("small");
+  for (const qkvBias of [false, true]) {
+    const model = deterministicModel({ ...g.config, qkvBias }, { tiedHead: g.tiedHead });
+    const layers = model.linears();
+    const attn = { wQuery: layers.get("blocks.0.att.wQuery")!, wKey: layers.get("blocks.0.att.wKey")!, wValue: layers.get("blocks.0.att.wValue")! };
+    const seq = [g.prompt[0].concat([5, 9, 2, 7])];
+    const run = (fused: boolean, cache: KVCache): number[][] => {
+      FUSED_QKV.on = fused;
+      try {
+        const steps: number[][] = [];
+        for (let t = 3; t <= seq[0].length; t++) {
+          const fed = seq.map((r) => (t === 3 ? r.slice(0, 3) : [r[t - 1]]));
+          steps.push(tf.tidy(() => Array.from(model.forward(tf.tensor2d(fed, undefined, "int32"), { cache }).dataSync())));
+        }
+        return steps;
+      } finally {
+        FUSED_QKV.on = true;
+      }
+    };
+    const before = tf.memory().numTensors;
+    const plainCache = new KVCache();
+    const plain = run(false, plainCache);
+    const fusedCache = new KVCache();
+    const fused = run(true, fusedCache);
+    plain.forEach((p, i) => {
+      const d = Math.max(...p.map((x, j) => Math.abs(x - fused[i][j])));
+      assert.ok(d < 1e-5, `qkvBias ${qkvBias}, step ${i}: max |fused - three products| = ${d}`);
+    });
+    // the side-by-side weights: (C, 3C) with the three weights' columns, kept and reused while nothing changes
+    const layer = fusedCache.layer(0);
+    const parts = { weights: [attn.wQuery.weight, attn.wKey.weight, attn.wValue.weight], biases: qkvBias ? [attn.wQuery.bias!, attn.wKey.bias!, attn.wValue.bias!] : null };
+    const first = layer.qkvWeights(parts);
+    assert.deepEqual(first.w.shape, [g.config.embDim, 3 * g.config.embDim]);
+    assert.equal(first.b === null, !qkvBias);
+    const cols = tf.tidy(() => tf.max(tf.abs(tf.sub(first.w.slice([0, g.config.embDim], [-1, g.config.embDim]), attn.wKey.weight))).dataSync()[0]);
+    assert.equal(cols, 0, "the keys' columns are not wKey");
+    assert.equal(layer.qkvWeights(parts).w, first.w, "made again though no weight changed");
+    const doubled = tf.mul(attn.wKey.weight, 2);
+    attn.wKey.weight.assign(doubled);
+    doubled.dispose();
+    const again = layer.qkvWeights(parts);
+    assert.notEqual(again.w, first.w, "not made again after wKey changed");
+    assert.ok(first.w.isDisposed, "the stale side-by-side weights were not freed");
+    plainCache.reset();
+    fusedCache.reset();
+    assert.equal(tf.memory().numTensors, before, "reset() left the side-by-side weights");
+    model.dispose();
+  }
 });

@@ -14,7 +14,7 @@ import { Rng } from "../core/random";
 import { dropout } from "./dropout";
 import { maskedSoftmax, mergeHeads, splitHeads } from "./fused-attention";
 import { fuseNow } from "./fused-layers";
-import type { LayerKVCache } from "./kv-cache";
+import { FUSED_QKV, type LayerKVCache } from "./kv-cache";
 import { Linear } from "./linear";
 import { ParamContext } from "./params";
 
@@ -57,9 +57,10 @@ export class MultiHeadAttention {
           : (y
               .reshape([b, t, this.nHeads, this.headDim]) // (B, T, C) -> (B, T, nHeads, headDim)
               .transpose([0, 2, 1, 3]) as tf.Tensor4D); // -> (B, nHeads, T, headDim)
-    const queries = heads(this.wQuery.apply(x));
-    let keys = heads(this.wKey.apply(x));
-    let values = heads(this.wValue.apply(x));
+    const [q, k, v] = this.project(x, cache);
+    const queries = heads(q);
+    let keys = heads(k);
+    let values = heads(v);
     // (B, nHeads, T, headDim) -> (B, nHeads, past + T, headDim): the cached tokens come first
     if (cache !== undefined) ({ keys, values } = cache.append(keys, values));
     const n = keys.shape[2]; // past + T keys
@@ -98,5 +99,22 @@ export class MultiHeadAttention {
       : (t === 1 ? perHead : perHead.transpose([0, 2, 1, 3])) // -> (B, T, nHeads, headDim)
           .reshape([b, t, c]); // -> (B, T, C), the heads side by side
     return this.outProj.apply(context);
+  }
+
+  /**
+   * The queries, keys and values of x, each (B, T, C): three products (the book's layer), or while generating with
+   * a cache one product with the three weights side by side (kv-cache.ts's FUSED_QKV), the same values.
+   */
+  private project(x: tf.Tensor, cache?: LayerKVCache): [tf.Tensor, tf.Tensor, tf.Tensor] {
+    const parts = [this.wQuery, this.wKey, this.wValue];
+    if (cache === undefined || !FUSED_QKV.on || parts.some((p) => p.lora !== null)) {
+      return [this.wQuery.apply(x), this.wKey.apply(x), this.wValue.apply(x)];
+    }
+    const biases = parts.map((p) => p.bias).filter((bias): bias is tf.Variable => bias !== null);
+    const { w, b } = cache.qkvWeights({ weights: parts.map((p) => p.weight), biases: biases.length === 3 ? biases : null });
+    const [bs, t, c] = x.shape;
+    let y: tf.Tensor = tf.matMul(x.reshape([-1, c]), w); // (B·T, C) @ (C, 3C) -> (B·T, 3C)
+    if (b !== null) y = tf.add(y, b); // + (3C,)
+    return tf.split(y, 3, 1).map((part) => part.reshape([bs, t, c])) as [tf.Tensor, tf.Tensor, tf.Tensor]; // 3 × (B, T, C)
   }
 }

@@ -22,9 +22,45 @@ import * as tf from "@tensorflow/tfjs";
  */
 export const PAD_BIAS = -1e9;
 
+/**
+ * Whether cached generation computes a layer's queries, keys and values as one product with the three weights
+ * side by side, (C, 3C), as GPT-2's own `c_attn` does (`COURSE_FUSED_QKV=0`: three products, the book's
+ * layer). One token's (1, C) @ (C, C) products are too small to read their weights at the machine's bandwidth;
+ * one (1, C) @ (C, 3C) reads the same bytes in one pass. The side-by-side weights are made once per generation,
+ * kept in the cache and freed with it (`reset`); made again if a weight changed since.
+ */
+export const FUSED_QKV = { on: process.env.COURSE_FUSED_QKV !== "0" };
+
+/** A layer's query, key and value weights (C, C) and biases (C,) or null, as the attention holds them. */
+export interface QKVWeights {
+  weights: tf.Tensor[];
+  biases: tf.Tensor[] | null;
+}
+
 /** One attention layer's share of the cache. */
 export class LayerKVCache {
   constructor(private readonly owner?: KVCache) {}
+
+  /** the three weights side by side, (C, 3C), and biases, (3C,), with the data ids they were made from */
+  private qkv: { w: tf.Tensor2D; b: tf.Tensor1D | null; from: tf.DataId[] } | null = null;
+
+  /** `parts`' weights side by side, (C, 3C) (and biases, (3C,)): made on first use, reused while no weight changes. */
+  qkvWeights(parts: QKVWeights): { w: tf.Tensor2D; b: tf.Tensor1D | null } {
+    const from = [...parts.weights, ...(parts.biases ?? [])].map((t) => t.dataId);
+    if (this.qkv === null || this.qkv.from.length !== from.length || this.qkv.from.some((id, i) => id !== from[i])) {
+      this.disposeQKV();
+      const w = tf.keep(tf.concat(parts.weights, 1) as tf.Tensor2D); // 3 × (C, C) -> (C, 3C): queries, keys, values
+      const b = parts.biases === null ? null : tf.keep(tf.concat(parts.biases, 0) as tf.Tensor1D); // 3 × (C,) -> (3C,)
+      this.qkv = { w, b, from };
+    }
+    return { w: this.qkv.w, b: this.qkv.b };
+  }
+
+  private disposeQKV(): void {
+    this.qkv?.w.dispose();
+    this.qkv?.b?.dispose();
+    this.qkv = null;
+  }
 
   /** keys and values of every cached position, (B, nHeads, past, headDim); null before the first token */
   private keys: tf.Tensor4D | null = null;
@@ -37,7 +73,7 @@ export class LayerKVCache {
   append(keys: tf.Tensor4D, values: tf.Tensor4D): { keys: tf.Tensor4D; values: tf.Tensor4D } {
     const allKeys = this.keys === null ? keys : tf.concat([this.keys, keys], 2); // (B, H, past, hd) ++ (B, H, t, hd) -> (B, H, past+t, hd)
     const allValues = this.values === null ? values : tf.concat([this.values, values], 2);
-    this.dispose();
+    this.disposeKV();
     this.keys = tf.keep(allKeys);
     this.values = tf.keep(allValues);
     return { keys: allKeys, values: allValues };
@@ -59,16 +95,22 @@ export class LayerKVCache {
       });
     const keys = pick(this.keys);
     const values = pick(this.values);
-    this.dispose();
+    this.disposeKV();
     this.keys = keys;
     this.values = values;
   }
 
-  dispose(): void {
+  private disposeKV(): void {
     this.keys?.dispose();
     this.values?.dispose();
     this.keys = null;
     this.values = null;
+  }
+
+  /** Free the cached keys and values and the side-by-side weights. */
+  dispose(): void {
+    this.disposeKV();
+    this.disposeQKV();
   }
 }
 
