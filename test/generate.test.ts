@@ -189,6 +189,7 @@ test("one side-by-side query-key-value product while generating (FUSED_QKV) give
     const layers = model.linears();
     const attn = { wQuery: layers.get("blocks.0.att.wQuery")!, wKey: layers.get("blocks.0.att.wKey")!, wValue: layers.get("blocks.0.att.wValue")! };
     const seq = [g.prompt[0].concat([5, 9, 2, 7])];
+    const saved = FUSED_QKV.on; // "native" unless COURSE_FUSED_QKV says otherwise: forced on and off here, on every engine
     const run = (fused: boolean, cache: KVCache): number[][] => {
       FUSED_QKV.on = fused;
       try {
@@ -199,7 +200,7 @@ test("one side-by-side query-key-value product while generating (FUSED_QKV) give
         }
         return steps;
       } finally {
-        FUSED_QKV.on = true;
+        FUSED_QKV.on = saved;
       }
     };
     const before = tf.memory().numTensors;

@@ -14,7 +14,7 @@ import { Rng } from "../core/random";
 import { dropout } from "./dropout";
 import { maskedSoftmax, mergeHeads, splitHeads } from "./fused-attention";
 import { fuseNow } from "./fused-layers";
-import { FUSED_QKV, type LayerKVCache } from "./kv-cache";
+import { fusedQKVNow, type LayerKVCache } from "./kv-cache";
 import { Linear } from "./linear";
 import { ParamContext } from "./params";
 
@@ -103,11 +103,11 @@ export class MultiHeadAttention {
 
   /**
    * The queries, keys and values of x, each (B, T, C): three products (the book's layer), or while generating with
-   * a cache one product with the three weights side by side (kv-cache.ts's FUSED_QKV), the same values.
+   * a cache one product with the three weights side by side (kv-cache.ts's FUSED_QKV), the same values up to float32 rounding.
    */
   private project(x: tf.Tensor, cache?: LayerKVCache): [tf.Tensor, tf.Tensor, tf.Tensor] {
     const parts = [this.wQuery, this.wKey, this.wValue];
-    if (cache === undefined || !FUSED_QKV.on || parts.some((p) => p.lora !== null)) {
+    if (cache === undefined || !fusedQKVNow() || parts.some((p) => p.lora !== null)) {
       return [this.wQuery.apply(x), this.wKey.apply(x), this.wValue.apply(x)];
     }
     const biases = parts.map((p) => p.bias).filter((bias): bias is tf.Variable => bias !== null);
