@@ -18,7 +18,6 @@
  * log-softmax; torch.optim.AdamW) on reference_model.py's GPT, the reference a frozen deep copy (also for
  * LoRA: the book keeps two models), and adds its figures and the ratios (ours / theirs).
  */
-import * as tf from "@tensorflow/tfjs";
 import { Command } from "commander";
 import { BOOK_BATCH_SIZE, BOOK_DPO_BETA, BOOK_DPO_LR, BOOK_DPO_WEIGHT_DECAY, BOOK_LORA_ALPHA, BOOK_SEED } from "../core/book";
 import { ConfigError } from "../core/errors";
@@ -35,7 +34,7 @@ import { dpoMemoryProblem } from "../train/dpo-memory";
 import { DPOReference, referenceFor } from "../train/dpo-reference";
 import { dpoTrainStep } from "../train/dpo-train";
 import { parseBackend, parseIntOption, parseNumberOption, round, startEngine } from "./common";
-import { BENCH_CONFIGS, median, peakRssMiB } from "./bench-measure";
+import { BENCH_CONFIGS, engineFields, median, peakRssMiB } from "./bench-measure";
 import { runReferenceScript } from "./bench-torch";
 
 interface Options {
@@ -117,11 +116,7 @@ export async function benchDPOMain(argv = process.argv): Promise<void> {
   }
   const seconds = times.reduce((a, b) => a + b, 0);
   const ours: Record<string, unknown> = {
-    impl: "tfjs",
-    tfjs: tf.version_core,
-    node: process.version,
-    backend: engine.name,
-    engine: engine.reason,
+    ...engineFields(engine),
     bench: "dpo",
     config: opts.config,
     ...(policy.lora ? { lora_rank: policy.lora.rank, lora_alpha: policy.lora.alpha } : {}),

@@ -1,8 +1,9 @@
 /**
- * What the benchmarks share: their model configs, the median of step times, and the process's peak
- * resident memory. (lib/cli/bench.ts keeps its own copies of the last two for now; they are the same.)
+ * What the benchmarks share: their model configs, the median of step times, the process's peak
+ * resident memory, and the fields that open their JSON line (which library, on which engine).
  */
 import * as fs from "fs";
+import * as tf from "@tensorflow/tfjs";
 import { BOOK_DROP_RATE } from "../core/book";
 import { GPTConfig, GPT2_MEDIUM, GPT2_SMALL, TINY } from "../model/config";
 
@@ -29,4 +30,9 @@ export function peakRssMiB(): number {
     // not Linux: fall back to the current RSS
   }
   return process.memoryUsage().rss / 2 ** 20;
+}
+
+/** The fields that open a bench's JSON line: the implementation, TF.js and Node versions, and the engine it ran on. */
+export function engineFields(engine: { name: string; reason: string }): Record<string, string> {
+  return { impl: "tfjs", tfjs: tf.version_core, node: process.version, backend: engine.name, engine: engine.reason };
 }

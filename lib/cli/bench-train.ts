@@ -11,6 +11,7 @@ import { makeStepper, StepPath } from "../train/stepper";
 import { GpuTrainer } from "../train/gpu-trainer";
 import { round } from "./common";
 import { GpuStepProfile, profileGpuStep } from "./bench-kernels";
+import { median } from "./bench-measure";
 
 /** One thing the benchmark does, in order: a training step, or an evaluation over some batches (torch_bench.py's job format). */
 export type BenchEvent = { train?: ArrayBatch; eval?: ArrayBatch[] };
@@ -30,12 +31,6 @@ export interface TrainingTimes {
   gpuProfile?: GpuStepProfile;
 }
 
-export function median(xs: number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 /** Run and time the events (see the file comment). */
 export async function benchTraining(

@@ -42,10 +42,9 @@
  * the line; where Python or torch is absent it says so in one line and still prints ours.
  * --torch-device cuda runs that reference on the GPU (fp32), for the ratio against the GPU path there.
  */
-import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
 import { Command } from "commander";
-import { BOOK_BATCH_SIZE, BOOK_DROP_RATE, BOOK_LORA_ALPHA, BOOK_EVAL_FREQ, BOOK_EVAL_ITER, BOOK_LR, BOOK_MAX_NEW_TOKENS, BOOK_SEED, BOOK_WEIGHT_DECAY } from "../core/book";
+import { BOOK_BATCH_SIZE, BOOK_LORA_ALPHA, BOOK_EVAL_FREQ, BOOK_EVAL_ITER, BOOK_LR, BOOK_MAX_NEW_TOKENS, BOOK_SEED, BOOK_WEIGHT_DECAY } from "../core/book";
 import { ConfigError } from "../core/errors";
 import type { EngineChoice } from "../engine";
 import { DEFAULT_DATA_FILE, loadInstructionData } from "../data/instruction-data";
@@ -55,7 +54,7 @@ import { DataLoader } from "../data/loader";
 import { batchTensors, IGNORE_INDEX } from "../data/collate";
 import { formatInput } from "../data/prompt";
 import { encodeText, END_OF_TEXT } from "../data/tokenizer";
-import { GPTConfig, GPT2_MEDIUM, GPT2_SMALL, TINY } from "../model/config";
+import type { GPTConfig } from "../model/config";
 import { GPTModel } from "../model/gpt";
 import { calcLossLoader } from "../train/loss";
 import { createAdamW } from "../train/adamw-fused";
@@ -71,13 +70,7 @@ import { runTorchBench } from "./bench-torch";
 import { profileOneStep } from "./bench-profile";
 import { benchResponses } from "./bench-responses";
 import { benchDPOMain } from "./bench-dpo";
-
-/** The benchmark's configs: issue 4's small one, GPT-2 small and the book's GPT-2 medium, all with the book's dropout for fine-tuning (none). */
-const BENCH_CONFIGS: Record<string, GPTConfig> = {
-  "bench-tiny": { ...TINY, dropRate: BOOK_DROP_RATE },
-  "gpt2-small": { ...GPT2_SMALL, dropRate: BOOK_DROP_RATE },
-  "gpt2-medium": { ...GPT2_MEDIUM, dropRate: BOOK_DROP_RATE },
-};
+import { BENCH_CONFIGS, engineFields, peakRssMiB } from "./bench-measure";
 
 interface Options {
   config: string;
@@ -102,16 +95,6 @@ interface Options {
   data: string;
 }
 
-/** The kernel's high-water mark of this process's resident memory (all threads), in MiB. */
-function peakRssMiB(): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync("/proc/self/status", "utf8"));
-    if (m) return Number(m[1]) / 1024;
-  } catch {
-    // not Linux: fall back to the current RSS
-  }
-  return process.memoryUsage().rss / 2 ** 20;
-}
 
 
 
@@ -210,11 +193,7 @@ async function main(): Promise<void> {
   const gen = await benchGeneration(model, prompts, { maxNewTokens: opts.maxNewTokens, batchSize: opts.genBatch }, say);
 
   const ours: Record<string, unknown> = {
-    impl: "tfjs",
-    tfjs: tf.version_core,
-    node: process.version,
-    backend: engine.name,
-    engine: engine.reason,
+    ...engineFields(engine),
     config: opts.config,
     group_by_length: Boolean(opts.groupByLength),
     ...(lora ? { lora_rank: lora.rank, lora_alpha: lora.alpha } : {}),

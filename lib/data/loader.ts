@@ -44,6 +44,22 @@ export interface Batch {
   targets: tf.Tensor2D;
 }
 
+/** How a loader batches: entries per batch, reshuffled every epoch or not, the last incomplete batch dropped or not, the seed. */
+export interface Batching {
+  batchSize: number;
+  shuffle: boolean;
+  dropLast: boolean;
+  seed: number;
+}
+
+/** A loader's batching options, checked (`who` names the loader in the error), with their defaults: in order, every batch kept, BOOK_SEED. */
+export function batchingOptions(who: string, opts: { batchSize: number } & Partial<Omit<Batching, "batchSize">>): Batching {
+  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) {
+    throw new ConfigError(`${who}: batchSize must be a positive integer, got ${opts.batchSize}`);
+  }
+  return { batchSize: opts.batchSize, shuffle: opts.shuffle ?? false, dropLast: opts.dropLast ?? false, seed: opts.seed ?? BOOK_SEED };
+}
+
 export class DataLoader implements Iterable<Batch> {
   readonly dataset: TokenizedDataset;
   readonly batchSize: number;
@@ -55,14 +71,8 @@ export class DataLoader implements Iterable<Batch> {
   readonly megaBatchFactor: number | undefined;
 
   constructor(dataset: TokenizedDataset, opts: DataLoaderOptions) {
-    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) {
-      throw new ConfigError(`DataLoader: batchSize must be a positive integer, got ${opts.batchSize}`);
-    }
     this.dataset = dataset;
-    this.batchSize = opts.batchSize;
-    this.shuffle = opts.shuffle ?? false;
-    this.dropLast = opts.dropLast ?? false;
-    this.seed = opts.seed ?? BOOK_SEED;
+    ({ batchSize: this.batchSize, shuffle: this.shuffle, dropLast: this.dropLast, seed: this.seed } = batchingOptions("DataLoader", opts));
     this.collateOptions = opts.collateOptions ?? {};
     const group = opts.groupByLength;
     this.megaBatchFactor = !group

@@ -9,10 +9,9 @@
  * Every entry is checked when the loader is made: one whose response would be cut off entirely by
  * `allowedMaxLength` is refused then, naming the entry, not in the middle of training.
  */
-import { BOOK_SEED } from "../core/book";
-import { ConfigError, DataError } from "../core/errors";
+import { DataError } from "../core/errors";
 import { cutBatches } from "./length-grouping";
-import { epochRng } from "./loader";
+import { batchingOptions, epochRng } from "./loader";
 import { collatePreference, PreferenceBatch, PreferenceCollateOptions } from "./preference-collate";
 import type { PreferenceDataset } from "./preference-dataset";
 
@@ -38,14 +37,8 @@ export class PreferenceLoader implements Iterable<PreferenceBatch> {
   readonly collateOptions: PreferenceCollateOptions;
 
   constructor(dataset: PreferenceDataset, opts: PreferenceLoaderOptions) {
-    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) {
-      throw new ConfigError(`PreferenceLoader: batchSize must be a positive integer, got ${opts.batchSize}`);
-    }
     this.dataset = dataset;
-    this.batchSize = opts.batchSize;
-    this.shuffle = opts.shuffle ?? false;
-    this.dropLast = opts.dropLast ?? false;
-    this.seed = opts.seed ?? BOOK_SEED;
+    ({ batchSize: this.batchSize, shuffle: this.shuffle, dropLast: this.dropLast, seed: this.seed } = batchingOptions("PreferenceLoader", opts));
     this.collateOptions = opts.collateOptions ?? {};
     if (this.numBatches === 0) {
       throw new DataError(`PreferenceLoader: ${dataset.length} entries give no batch of ${this.batchSize}${this.dropLast ? " with dropLast" : ""}`);
