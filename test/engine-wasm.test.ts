@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
 import { Rng } from "../lib/core/random";
-import { blasMatMulInstalled, loadBlas } from "../lib/engine/blas-matmul";
+import { blasMatMulInstalled, loadBlas, MULTI_GEMV } from "../lib/engine/blas-matmul";
 
 const quiet = { log: () => {} };
 
@@ -106,6 +106,39 @@ for (const [name, aShape, bShape, ta, tb] of MATMUL_CASES) {
     assertClose(unpatched.wasm, patched.cpu);
   });
 }
+
+test("2-4 rows times a weight matrix over 1 MiB: matrix-vector products a block at a time (MULTI_GEMV), as sgemm and cpu", async () => {
+  const cases: [string, number[], number[], boolean][] = [
+    ["4 rows, B (k, n)", [4, 256], [256, 1100], false],
+    ["3 rows, B (n, k) transposed (a tied head)", [3, 256], [1100, 256], true],
+    ["2 × 2 rows of a 3-D input against one B", [2, 2, 256], [256, 1100], false],
+    ["2 rows, blocks with a ragged last one", [2, 64], [64, 4500], false],
+  ];
+  for (const [name, aShape, bShape, tb] of cases) {
+    const f = () => {
+      const rng = new Rng(8);
+      return tf.matMul(randn(rng, aShape), randn(rng, bShape), false, tb);
+    };
+    const saved = { on: MULTI_GEMV.on, blockBytes: MULTI_GEMV.blockBytes };
+    MULTI_GEMV.blockBytes = 64 << 10; // several blocks even for these sizes
+    try {
+      const before = MULTI_GEMV.calls;
+      const blocked = await onBoth(f);
+      if (loadBlas().library !== null) assert.equal(MULTI_GEMV.calls, before + 1, `${name}: did not run as matrix-vector products`);
+      MULTI_GEMV.on = false;
+      const gemm = await onBoth(f);
+      assertClose(blocked.wasm, blocked.cpu);
+      assertClose(gemm.wasm, blocked.cpu);
+    } finally {
+      Object.assign(MULTI_GEMV, saved);
+    }
+  }
+  // 5 rows, or a small B: sgemm as before
+  const before = MULTI_GEMV.calls;
+  await onBoth(() => tf.matMul(randn(new Rng(9), [5, 256]), randn(new Rng(10), [256, 1100])));
+  await onBoth(() => tf.matMul(randn(new Rng(9), [4, 64]), randn(new Rng(10), [64, 64])));
+  assert.equal(MULTI_GEMV.calls, before);
+});
 
 test("with a BLAS on the machine, patched wasm runs its matmuls there (CI installs OpenBLAS)", async () => {
   await initEngine({ backend: "wasm", patches: true, ...quiet });
