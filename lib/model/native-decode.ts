@@ -1,19 +1,23 @@
 /**
- * One generated token's forward pass on the native engine, op for op the model's own (gpt.ts with a KV cache,
- * kv-cache.ts), but each op called straight through libtensorflow (lib/engine/native-ops.ts's NativeOps).
+ * One generated token's forward pass on the native engine: the model's cached forward pass (gpt.ts with a KV
+ * cache, kv-cache.ts), each op called straight through libtensorflow (lib/engine/native-ops.ts's NativeOps).
  *
- * Why: with a cache, a token of gpt2-small is ~12 ms of matrix-vector products (the weights read once, ~40 GB/s
- * on this project's 2-core machine) and ~760 small TF.js ops that cost more than that: 32 ms a token in all.
- * Called directly, the same ops cost ~4–5 µs each instead of 9–26 (no kernel lookup, no fresh axis or shape
- * tensor, no cast before each mean, no scope per block), and a few are not needed at all when one token comes
- * at a time: its (B, C) row is already (B, nHeads, 1, headDim) in memory, so no transpose.
+ * Why: with a cache, a token of gpt2-small is ~12–15 ms of matrix–vector products (every weight read once) and,
+ * through TF.js, ~760 small ops that cost more than that: 32 ms a token in all on this project's 2-core machine.
+ * Called directly, an op costs ~5–10 µs instead of 9–26 (no kernel lookup, no fresh axis or shape tensor, no cast
+ * before each mean, no scope per block), and one token a row needs fewer: its (B, C) row is already
+ * (B, nHeads, 1, headDim) in memory, so no transpose. Measured: 23.6 ms a step instead of 32.
  *
- * The ops are the plain path's, in its order (LayerNorm's mean, centring, variance, division; the tanh GELU;
- * the scaled dot products, the padding bias, softmax), and the queries, keys and values come from the one
- * side-by-side product the cache keeps (kv-cache.ts's FUSED_QKV), so the logits are the plain path's with
- * FUSED_QKV on (test/generate-native.test.ts compares them). Only for one new token a row (prompts go through
- * the plain path, which fills the same cache), on the native engine, without LoRA; `COURSE_NATIVE_DECODE=0`
- * turns it off.
+ * The same ops in the same order as the plain path (LayerNorm's mean, centring, variance and division; the tanh
+ * GELU; the scaled scores, the padding bias, softmax), with three differences that change only float32 rounding:
+ * the queries, keys and values come from the one side-by-side product the cache keeps (kv-cache.ts's FUSED_QKV);
+ * the weights are multiplied by TensorFlow's 2-D `MatMul` (20–25% faster for one row than TF.js's
+ * `BatchMatMulV2`); and one query's attention is a product and a sum over the keys, and its context a product and
+ * a sum over the values (`BatchMatMulV2` sets itself up anew for every new key count, ~95 µs a call).
+ * test/generate-native.test.ts holds the logits to the plain path's within 3e-6.
+ *
+ * Only for one new token a row (a prompt goes through the plain path, which fills the same cache), on the native
+ * engine, without LoRA and with whole vocabulary tables; `COURSE_NATIVE_DECODE=0` turns it off.
  */
 import * as tf from "@tensorflow/tfjs";
 import { NativeOps, nativeBackend } from "../engine/native-ops";
