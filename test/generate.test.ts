@@ -15,6 +15,7 @@ import { encodeText } from "../lib/data/tokenizer";
 import { generate, generateIds, generateResponse, pickNextToken, textToTokenIds, tokenIdsToText } from "../lib/generate/generate";
 import { ConfigError, DataError } from "../lib/core/errors";
 import { FUSED_QKV, KVCache } from "../lib/model/kv-cache";
+import { NativeDecoder } from "../lib/model/native-decode";
 import { deterministicModel } from "./helpers/deterministic-weights";
 
 interface Golden {
@@ -101,7 +102,17 @@ test("at the context limit the cache starts again on the cropped window every st
     fed.push(ids.shape[1]);
     return hidden(ids, opts);
   };
-  await generateIds(model, [[1, 2, 3, 4, 5]], { maxNewTokens: 6, contextSize: 8, kvCache: true });
+  // on the native engine the one-token steps go through native-decode.ts, not model.hidden: counted too
+  const nativeStep = NativeDecoder.prototype.logits;
+  NativeDecoder.prototype.logits = function (ids, cache) {
+    fed.push(ids[0].length);
+    return nativeStep.call(this, ids, cache);
+  };
+  try {
+    await generateIds(model, [[1, 2, 3, 4, 5]], { maxNewTokens: 6, contextSize: 8, kvCache: true });
+  } finally {
+    NativeDecoder.prototype.logits = nativeStep;
+  }
   // 5 prompt tokens, then one at a time until the text fills the 8-token window (5, 6, 7, 8 tokens),
   // then the text is 9, 10 tokens long: the last 8 again, from position 0
   assert.deepEqual(fed, [5, 1, 1, 1, 8, 8]);

@@ -10,6 +10,7 @@ import type { GPTModel } from "../model/gpt";
 import { gpuPathProblem, GpuGPT } from "../model/gpu";
 import { GpuKVCache } from "../model/gpu/kv-cache";
 import { KVCache } from "../model/kv-cache";
+import { NativeDecoder, nativeDecodeProblem } from "../model/native-decode";
 
 export interface CachedDecoder {
   /** positions cached so far */
@@ -26,6 +27,8 @@ export interface CachedDecoder {
 
 class TfjsDecoder implements CachedDecoder {
   private readonly cache = new KVCache();
+  /** the one-token steps on libtensorflow's ops called directly (native engine), made on first use */
+  private native: NativeDecoder | null = null;
   constructor(private readonly model: GPTModel) {}
 
   get length(): number {
@@ -38,6 +41,15 @@ class TfjsDecoder implements CachedDecoder {
 
   async next(ids: number[][]): Promise<Float32Array> {
     const [b, t] = [ids.length, ids[0].length];
+    if (t === 1 && this.cache.length > 0 && nativeDecodeProblem(this.model) === null) {
+      this.native ??= new NativeDecoder(this.model);
+      const logits = this.native.logits(ids, this.cache); // (B, V)
+      try {
+        return (await logits.data()) as Float32Array;
+      } finally {
+        logits.dispose();
+      }
+    }
     const last = tf.tidy(() => {
       const x = tf.tensor2d(ids, [b, t], "int32"); // (B, t)
       const hidden = this.model.hidden(x, { cache: this.cache }); // (B, t, C)
@@ -57,6 +69,8 @@ class TfjsDecoder implements CachedDecoder {
 
   reset(): void {
     this.cache.reset();
+    this.native?.dispose();
+    this.native = null;
   }
 }
 

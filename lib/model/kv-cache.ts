@@ -77,10 +77,15 @@ export class LayerKVCache {
   /**
    * Append the new tokens' keys and values (B, nHeads, t, headDim) and return all of them,
    * (B, nHeads, past + t, headDim). The result outlives the caller's tf.tidy: the cache owns it.
+   * `join`: how two of them are joined along the positions (native-decode.ts passes libtensorflow's own op).
    */
-  append(keys: tf.Tensor4D, values: tf.Tensor4D): { keys: tf.Tensor4D; values: tf.Tensor4D } {
-    const allKeys = this.keys === null ? keys : tf.concat([this.keys, keys], 2); // (B, H, past, hd) ++ (B, H, t, hd) -> (B, H, past+t, hd)
-    const allValues = this.values === null ? values : tf.concat([this.values, values], 2);
+  append(
+    keys: tf.Tensor4D,
+    values: tf.Tensor4D,
+    join: (old: tf.Tensor4D, fresh: tf.Tensor4D) => tf.Tensor = (old, fresh) => tf.concat([old, fresh], 2),
+  ): { keys: tf.Tensor4D; values: tf.Tensor4D } {
+    const allKeys = (this.keys === null ? keys : join(this.keys, keys)) as tf.Tensor4D; // (B, H, past, hd) ++ (B, H, t, hd) -> (B, H, past+t, hd)
+    const allValues = (this.values === null ? values : join(this.values, values)) as tf.Tensor4D;
     this.disposeKV();
     this.keys = tf.keep(allKeys);
     this.values = tf.keep(allValues);
