@@ -4,7 +4,7 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
-import { gelu } from "../lib/model/feedforward";
+import { FeedForward, gelu, GELU_SIGMOID, geluSigmoid } from "../lib/model/feedforward";
 import { LayerNorm } from "../lib/model/layernorm";
 import { ParamContext } from "../lib/model/params";
 import { Rng } from "../lib/core/random";
@@ -24,6 +24,56 @@ test("GELU is torch's gelu(approximate='tanh'), not the erf one", () => {
   close(got, [-0.003637433, -0.158807993, 0, 0.345714003, 0.841192007, 1.954597712], 1e-6, "gelu");
   // the exact GELU gives -0.004049867 at -3: the difference is visible at this tolerance
   assert.ok(Math.abs(got[0] - -0.004049867) > 1e-4);
+});
+
+test("the sigmoid form of GELU (wasm, no tape) is torch's tanh GELU too, and the feed-forward uses it only without a tape on wasm", () => {
+  const x = [-3, -1, 0, 0.5, 1, 2];
+  const got = tf.tidy(() => Array.from(geluSigmoid(tf.tensor1d(x)).dataSync()));
+  close(got, [-0.003637433, -0.158807993, 0, 0.345714003, 0.841192007, 1.954597712], 1e-6, "geluSigmoid");
+  // against the formula in float64 over [-12, 12]: as close as the tanh form (which loses digits to 1 + tanh u
+  // where x is very negative)
+  const xs = Array.from({ length: 4001 }, (_, i) => -12 + (24 * i) / 4000);
+  const exact = xs.map((v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))));
+  const worst = (f: (t: tf.Tensor) => tf.Tensor) => {
+    const got = tf.tidy(() => Array.from(f(tf.tensor1d(xs)).dataSync()));
+    return Math.max(...got.map((g, i) => Math.abs(g - exact[i]) / (1 + Math.abs(exact[i]))));
+  };
+  const [sigmoidForm, tanhForm] = [worst(geluSigmoid), worst(gelu)];
+  assert.ok(sigmoidForm < 1e-6, `sigmoid form: max error ${sigmoidForm}`);
+  assert.ok(sigmoidForm <= tanhForm + 1e-7, `sigmoid form ${sigmoidForm} against tanh form ${tanhForm}`);
+  // which one the layer runs: count the Sigmoid and Tanh kernels of one forward pass, with and without a tape
+  const ctx: ParamContext = { params: new Map(), rng: new Rng(2), init: "random" };
+  const ff = new FeedForward(ctx, "ff", 8);
+  const input = tf.randomNormal([2, 3, 8], 0, 1, "float32", 3);
+  const kernels = (f: () => void): string[] => {
+    const names: string[] = [];
+    const eng = tf.engine() as unknown as { runKernel: (name: string, ...rest: unknown[]) => unknown };
+    const run = eng.runKernel.bind(eng);
+    eng.runKernel = (name: string, ...rest: unknown[]) => {
+      names.push(name);
+      return run(name, ...rest);
+    };
+    try {
+      tf.tidy(f);
+    } finally {
+      eng.runKernel = run;
+    }
+    return names.filter((n) => n === "Sigmoid" || n === "Tanh");
+  };
+  const saved = GELU_SIGMOID.on;
+  try {
+    GELU_SIGMOID.on = true;
+    assert.deepEqual(kernels(() => ff.apply(input)), ["Sigmoid"]);
+    assert.ok(kernels(() => tf.grad((v: tf.Tensor) => ff.apply(v).sum())(input)).every((n) => n === "Tanh"), "a training tape must record the tanh form");
+    GELU_SIGMOID.on = false;
+    assert.deepEqual(kernels(() => ff.apply(input)), ["Tanh"]);
+    GELU_SIGMOID.on = "wasm";
+    assert.deepEqual(kernels(() => ff.apply(input)), [tf.getBackend() === "wasm" ? "Sigmoid" : "Tanh"]);
+  } finally {
+    GELU_SIGMOID.on = saved;
+  }
+  tf.dispose(input);
+  ctx.params.forEach((p) => p.dispose());
 });
 
 test("LayerNorm matches torch.nn.LayerNorm(eps=1e-5): biased variance, scale 1 and shift 0 at init", () => {
