@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../lib/engine";
 import { FeedForward, gelu, GELU_SIGMOID, geluSigmoid } from "../lib/model/feedforward";
+import { FUSED_LAYERS } from "../lib/model/fused-layers";
 import { LayerNorm } from "../lib/model/layernorm";
 import { ParamContext } from "../lib/model/params";
 import { Rng } from "../lib/core/random";
@@ -65,6 +66,12 @@ test("the sigmoid form of GELU (wasm, no tape) is torch's tanh GELU too, and the
     GELU_SIGMOID.on = true;
     assert.deepEqual(kernels(() => ff.apply(input)), ["Sigmoid"]);
     assert.ok(kernels(() => tf.grad((v: tf.Tensor) => ff.apply(v).sum())(input)).every((n) => n === "Tanh"), "a training tape must record the tanh form");
+    FUSED_LAYERS.on = false; // the plain layers on a tape: the tanh form too
+    try {
+      assert.ok(kernels(() => tf.grad((v: tf.Tensor) => ff.apply(v).sum())(input)).every((n) => n === "Tanh"), "a tape over the plain layers must record the tanh form");
+    } finally {
+      FUSED_LAYERS.on = true;
+    }
     GELU_SIGMOID.on = false;
     assert.deepEqual(kernels(() => ff.apply(input)), ["Tanh"]);
     GELU_SIGMOID.on = "wasm";

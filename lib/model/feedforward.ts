@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { INIT_STD } from "../core/book";
-import { fuseNow, geluFused } from "./fused-layers";
+import { fuseNow, geluFused, taping } from "./fused-layers";
 import { Linear } from "./linear";
 import { ParamContext } from "./params";
 
@@ -58,7 +58,7 @@ export class FeedForward {
   apply(x: tf.Tensor): tf.Tensor {
     // the fused GELU (fused-layers.ts) computes the same values and keeps only its input for the backward pass
     // without a tape, on wasm, the sigmoid form of the same GELU (its Tanh kernel is slow there)
-    const act = fuseNow() ? geluFused : geluSigmoidNow() ? geluSigmoid : gelu;
+    const act = fuseNow() ? geluFused : !taping() && geluSigmoidNow() ? geluSigmoid : gelu;
     const hidden = act(this.fc1.apply(x)); // (B, T, C) -> (B, T, 4C)
     return this.fc2.apply(hidden); // (B, T, 4C) -> (B, T, C)
   }

@@ -40,6 +40,15 @@ export function fuseNow(): boolean {
   return state.gradientDepth > 0 && state.kernelDepth === 0;
 }
 
+/**
+ * Whether a gradient tape is recording (a training step, or any tf.grad): tfjs-core 4.22's `state.gradientDepth`;
+ * without it, assumed so.
+ */
+export function taping(): boolean {
+  const state = (tf.engine() as unknown as { state?: { gradientDepth?: number } }).state;
+  return state?.gradientDepth === undefined || state.gradientDepth > 0;
+}
+
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const GELU_CUBIC = 0.044715;
 
