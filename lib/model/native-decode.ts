@@ -12,8 +12,8 @@
  * GELU; the scaled scores, the padding bias, softmax), with three differences that change only float32 rounding:
  * the queries, keys and values come from the one side-by-side product the cache keeps (kv-cache.ts's FUSED_QKV);
  * the weights are multiplied by TensorFlow's 2-D `MatMul` (20–25% faster for one row than TF.js's
- * `BatchMatMulV2`); and one query's attention is a product and a sum over the keys, and its context a product and
- * a sum over the values (`BatchMatMulV2` sets itself up anew for every new key count, ~95 µs a call).
+ * `BatchMatMulV2`); and attention's two products are `BatchMatMulV3`, which oneDNN leaves to Eigen (oneDNN's
+ * `BatchMatMulV2` sets itself up anew for every new key count: ~95 µs a call against ~15).
  * test/generate-native.test.ts holds the logits to the plain path's within 3e-6.
  *
  * Only for one new token a row (a prompt goes through the plain path, which fills the same cache), on the native
@@ -117,10 +117,9 @@ export class NativeDecoder {
         const all = layer.append(k as tf.Tensor4D, v as tf.Tensor4D, (old, fresh) => o.concat([old, fresh], 2)); // (B, nHeads, n, headDim)
         // one query a head: its dot products with the n keys as a product and a sum over headDim, and the values
         // weighted and summed over n (TF's batched matrix product sets itself up anew for every new n, ~95 µs a call)
-        let scores = o.div(o.sum(o.mul(q, all.keys), 3), scale); // (B, nHeads, 1, headDim) * (B, nHeads, n, headDim) -> (B, nHeads, n)
-        if (padBias !== null) scores = o.add(scores, o.reshape(padBias, [b, 1, n])); // + (B, 1, n)
-        const weights = o.reshape(o.softmax(scores), [b, nHeads, n, 1]); // rows sum to 1
-        const context = o.reshape(o.sum(o.mul(weights, all.values), 2), [b, c]); // (B, nHeads, n, 1) * (B, nHeads, n, headDim) -> (B, nHeads, headDim) -> (B, C)
+        let scores = o.div(o.matMulV3(q, all.keys, true), scale); // (B, nHeads, 1, headDim) @ (B, nHeads, headDim, n) -> (B, nHeads, 1, n)
+        if (padBias !== null) scores = o.add(scores, padBias); // + (B, 1, 1, n)
+        const context = o.reshape(o.matMulV3(o.softmax(scores), all.values), [b, c]); // (B, nHeads, 1, n) @ (B, nHeads, n, headDim) -> (B, C)
         x = o.add(x, this.linear(context, w.outProj)); // shortcut around attention
         // feed-forward: widen, GELU, project back
         x = o.add(x, this.linear(this.gelu(this.linear(this.layerNorm(x, w.norm2), w.fc1)), w.fc2)); // shortcut around it
