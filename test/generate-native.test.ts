@@ -1,6 +1,7 @@
 // Generation's one-token steps on libtensorflow's ops called directly (lib/model/native-decode.ts, with
 // lib/engine/native-ops.ts's NativeOps) against their plain twin, the model's own cached forward pass: the same
-// logits step by step (one prompt, and a left-padded batch before and after rows leave), PyTorch's greedy tokens,
+// logits step by step (one prompt, a left-padded batch before and after rows leave, buffers that run out of room;
+// the keys and values written in place and handed back to the cache), PyTorch's greedy tokens,
 // the same tokens as the plain path, no leaks, and the plain path wherever the fast one does not apply (LoRA,
 // switched off). Each raw op against TF.js's own. Skipped where the native engine is not built (fails under
 // COURSE_BACKEND=tensorflow).
@@ -50,8 +51,8 @@ async function withNative<T>(on: boolean, f: () => Promise<T>): Promise<{ value:
 }
 
 /** Feed `steps` (the first a padded prompt batch, then one token a row) to a fresh decoder; each step's logits. */
-async function run(model: GPTModel, padding: number[], steps: number[][][], keep: { at: number; rows: number[] } | null): Promise<Float32Array[]> {
-  const dec = cachedDecoder(model, 64);
+async function run(model: GPTModel, padding: number[], steps: number[][][], keep: { at: number; rows: number[] } | null, maxLength = 64): Promise<Float32Array[]> {
+  const dec = cachedDecoder(model, maxLength);
   dec.setPadding(padding);
   const out: Float32Array[] = [];
   for (let i = 0; i < steps.length; i++) {
@@ -69,8 +70,10 @@ test("one-token steps: the plain path's logits, one prompt and a left-padded bat
     const model = deterministicModel({ ...g.config, qkvBias }, { tiedHead: g.tiedHead });
     const prompts = [[5, 9, 2, 7, 1], [3], [8, 8, 4]];
     const width = 5;
-    const cases: Array<{ padding: number[]; steps: number[][][]; keep: { at: number; rows: number[] } | null }> = [
+    const cases: Array<{ padding: number[]; steps: number[][][]; keep: { at: number; rows: number[] } | null; maxLength?: number }> = [
       { padding: [0], steps: [[prompts[0]], [[4]], [[11]], [[6]], [[2]]], keep: null },
+      // buffers of 7 positions for 9: the last steps go the cache's own way
+      { padding: [0], steps: [[prompts[0]], [[4]], [[11]], [[6]], [[2]]], keep: null, maxLength: 7 },
       {
         padding: prompts.map((p) => width - p.length),
         steps: [prompts.map((p) => [...new Array(width - p.length).fill(0), ...p]), [[4], [6], [1]], [[7], [3], [9]], [[2], [5]], [[8], [1]]],
@@ -79,8 +82,8 @@ test("one-token steps: the plain path's logits, one prompt and a left-padded bat
     ];
     for (const c of cases) {
       const before = tf.memory().numTensors;
-      const plain = await withNative(false, () => run(model, c.padding, c.steps, c.keep));
-      const fast = await withNative(true, () => run(model, c.padding, c.steps, c.keep));
+      const plain = await withNative(false, () => run(model, c.padding, c.steps, c.keep, c.maxLength));
+      const fast = await withNative(true, () => run(model, c.padding, c.steps, c.keep, c.maxLength));
       assert.equal(plain.fastSteps, 0);
       assert.equal(fast.fastSteps, c.steps.length - 1, "the one-token steps did not take the fast path");
       fast.value.forEach((got, i) => {

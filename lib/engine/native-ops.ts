@@ -276,6 +276,14 @@ export class NativeOps {
     return this.be.executeMultipleOutputs("Split", [...this.float, this.int("num_split", n)], [this.constant(`a${axis}`, () => tf.scalar(axis, "int32")), x], n);
   }
 
+  /**
+   * Rows `rows` of x (R, ...) set to v (len(rows), ...) in x's own buffer (TensorFlow's `InplaceUpdate`, which
+   * writes where x lies, ~8 µs): every tensor sharing that buffer sees it. Only for a buffer the caller owns.
+   */
+  inplaceUpdate(x: tf.Tensor, rows: tf.Tensor, v: tf.Tensor): void {
+    this.be.executeSingleOutput("InplaceUpdate", this.float, [x, rows, v]).dispose(); // the output is x's buffer again
+  }
+
   /** the tensors joined along `axis` */
   concat(xs: tf.Tensor[], axis: number): tf.Tensor {
     const attrs = [...this.float, this.int("N", xs.length), this.typeAttr("Tidx", this.intType)];

@@ -29,7 +29,10 @@ class TfjsDecoder implements CachedDecoder {
   private readonly cache = new KVCache();
   /** the one-token steps on libtensorflow's ops called directly (native engine), made on first use */
   private native: NativeDecoder | null = null;
-  constructor(private readonly model: GPTModel) {}
+  constructor(
+    private readonly model: GPTModel,
+    private readonly maxLength: number,
+  ) {}
 
   get length(): number {
     return this.cache.length;
@@ -42,7 +45,7 @@ class TfjsDecoder implements CachedDecoder {
   async next(ids: number[][]): Promise<Float32Array> {
     const [b, t] = [ids.length, ids[0].length];
     if (t === 1 && this.cache.length > 0 && nativeDecodeProblem(this.model) === null) {
-      this.native ??= new NativeDecoder(this.model);
+      this.native ??= new NativeDecoder(this.model, this.maxLength);
       const logits = this.native.logits(ids, this.cache); // (B, V)
       try {
         return (await logits.data()) as Float32Array;
@@ -50,6 +53,7 @@ class TfjsDecoder implements CachedDecoder {
         logits.dispose();
       }
     }
+    this.native?.release(this.cache); // the cache's keys and values back where the plain path keeps them
     const last = tf.tidy(() => {
       const x = tf.tensor2d(ids, [b, t], "int32"); // (B, t)
       const hidden = this.model.hidden(x, { cache: this.cache }); // (B, t, C)
@@ -64,6 +68,7 @@ class TfjsDecoder implements CachedDecoder {
   }
 
   async keepRows(rows: number[]): Promise<void> {
+    this.native?.release(this.cache);
     this.cache.keepRows(rows);
   }
 
@@ -80,5 +85,5 @@ class TfjsDecoder implements CachedDecoder {
  */
 export function cachedDecoder(model: GPTModel, maxLength: number): CachedDecoder {
   if (process.env.COURSE_GPU_PATH !== "0" && gpuPathProblem(model, false) === null) return new GpuKVCache(GpuGPT.for(model), maxLength);
-  return new TfjsDecoder(model);
+  return new TfjsDecoder(model, maxLength);
 }

@@ -92,6 +92,18 @@ export class LayerKVCache {
     return { keys: allKeys, values: allValues };
   }
 
+  /** The cached keys and values, (B, nHeads, past, headDim) each (still the cache's), or null before the first token. */
+  contents(): { keys: tf.Tensor4D; values: tf.Tensor4D } | null {
+    return this.keys === null || this.values === null ? null : { keys: this.keys, values: this.values };
+  }
+
+  /** Hold these keys and values instead (the cache takes them over and frees the ones it had). */
+  replace(keys: tf.Tensor4D, values: tf.Tensor4D): void {
+    this.disposeKV();
+    this.keys = tf.keep(keys);
+    this.values = tf.keep(values);
+  }
+
   /** The padding bias of the whole cache for `n` keys, (B, 1, 1, n), or null when no row is padded. */
   padBias(n: number): tf.Tensor4D | null {
     return this.owner?.padBias(n) ?? null;
