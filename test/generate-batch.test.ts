@@ -13,6 +13,7 @@ import { ConfigError } from "../lib/core/errors";
 import { Rng } from "../lib/core/random";
 import { generateIds, generateResponse } from "../lib/generate/generate";
 import { generateIdsBatched, generateResponses } from "../lib/generate/batch";
+import { cachedDecoder, greedyNext, type CachedDecoder } from "../lib/generate/decoder";
 
 before(async () => {
   await initEngine({ log: () => {} });
@@ -64,6 +65,37 @@ test("a left-padded batch gives each row the logits it gets alone (positions and
   assert.ok(diff2 < 1e-5, `after keepRows: max |batch - alone| = ${diff2}`);
   cache.reset();
   assert.equal(tf.memory().numTensors, before, "padded cache leaked tensors");
+  model.dispose();
+});
+
+test("a decoder's greedy picks, found on the engine, are the first largest of its logits (ties included)", async () => {
+  const model = new GPTModel(CFG, { seed: 5 });
+  const prompts = [PROMPTS[0], PROMPTS[2], PROMPTS[1]];
+  const width = 13;
+  const feed = [prompts.map((p) => [...new Array(width - p.length).fill(0), ...p]), [[7], [8], [9]], [[1], [2], [3]]];
+  const before = tf.memory().numTensors;
+  const withLogits = cachedDecoder(model, 20);
+  const greedy = cachedDecoder(model, 20);
+  for (const d of [withLogits, greedy]) d.setPadding(prompts.map((p) => width - p.length));
+  for (const ids of feed) {
+    const values = await withLogits.next(ids);
+    const picks = await greedy.nextGreedy!(ids);
+    const want = ids.map((_, b) => {
+      const row = Array.from(values.subarray(b * CFG.vocabSize, (b + 1) * CFG.vocabSize));
+      return row.indexOf(Math.max(...row));
+    });
+    assert.deepEqual(picks, want);
+    assert.deepEqual(await greedyNext({ ...withLogits, next: async () => values, nextGreedy: undefined } as CachedDecoder, ids, CFG.vocabSize), want);
+  }
+  // a tie: the first of the equal largest, as torch.argmax (and the JavaScript fallback)
+  const tied = new Float32Array(2 * CFG.vocabSize).fill(-1);
+  tied[4] = tied[9] = 3;
+  tied[CFG.vocabSize + 1] = tied[CFG.vocabSize + 0] = 2;
+  assert.deepEqual(await greedyNext({ next: async () => tied } as unknown as CachedDecoder, [[0], [0]], CFG.vocabSize), [4, 0]);
+  assert.deepEqual(tf.tidy(() => Array.from(tf.argMax(tf.tensor2d(tied, [2, CFG.vocabSize]), -1).dataSync())), [4, 0]);
+  withLogits.reset();
+  greedy.reset();
+  assert.equal(tf.memory().numTensors, before);
   model.dispose();
 });
 

@@ -21,8 +21,8 @@ import { formatInput } from "../data/prompt";
 import { decodeTokens, encodeText, END_OF_TEXT } from "../data/tokenizer";
 import type { InstructionEntry } from "../data/instruction-data";
 import type { GPTModel } from "../model/gpt";
-import { cachedDecoder } from "./decoder";
-import { extractResponse, GenerateOptions, generateIds, pickNextToken, ResponseOptions, validateGenerateOptions } from "./generate";
+import { cachedDecoder, greedyNext } from "./decoder";
+import { extractResponse, GenerateOptions, generateIds, ResponseOptions, validateGenerateOptions } from "./generate";
 
 /** Prompts per batch unless told otherwise: the book's batch size. */
 export const GENERATE_BATCH_SIZE = 8;
@@ -68,8 +68,6 @@ export async function generateIdsBatched(model: GPTModel, prompts: number[][], o
   return out;
 }
 
-/** Greedy picks draw nothing; pickNextToken still wants a stream. */
-const GREEDY_RNG = new Rng(BOOK_SEED);
 
 /** Greedy generation for one batch of prompts that all fit the context (see the file comment). */
 async function generateBatch(model: GPTModel, prompts: number[][], maxNewTokens: number, eosId: number | undefined): Promise<number[][]> {
@@ -83,8 +81,7 @@ async function generateBatch(model: GPTModel, prompts: number[][], maxNewTokens:
   let active = prompts.map((_, b) => b); // the output row of each batch row
   try {
     for (let step = 0; step < maxNewTokens && active.length > 0; step++) {
-      const values = await cache.next(fed); // (B, t) -> logits (B, V) of each row's last position
-      const next = active.map((_, b) => pickNextToken(values.subarray(b * vocabSize, (b + 1) * vocabSize), 0, undefined, GREEDY_RNG));
+      const next = await greedyNext(cache, fed, vocabSize); // (B, t) -> each row's greedy pick after its last position
       const keep = next.flatMap((id, b) => (id === eosId ? [] : [b]));
       for (const b of keep) out[active[b]].push(next[b]);
       if (keep.length === 0) break;

@@ -19,6 +19,12 @@ export interface CachedDecoder {
   setPadding(padding: number[]): void;
   /** ids (B, t): the tokens after the cached ones; the logits (B·V) of each row's last position */
   next(ids: number[][]): Promise<Float32Array>;
+  /**
+   * As `next`, but only each row's greedy pick, the first largest logit (torch.argmax's), found on the engine:
+   * B ids read back instead of B × V logits (a batch of 8 on wasm: 0.20 ms against 0.78 for the logits and a
+   * JavaScript loop). Optional: `greedyNext` falls back to `next`.
+   */
+  nextGreedy?(ids: number[][]): Promise<number[]>;
   /** keep only these rows of the batch (the others finished) */
   keepRows(rows: number[]): Promise<void>;
   /** forget every position */
@@ -43,28 +49,41 @@ class TfjsDecoder implements CachedDecoder {
   }
 
   async next(ids: number[][]): Promise<Float32Array> {
+    return (await this.read(this.lastLogits(ids))) as Float32Array;
+  }
+
+  async nextGreedy(ids: number[][]): Promise<number[]> {
+    const logits = this.lastLogits(ids);
+    try {
+      return Array.from(await this.read(tf.argMax(logits, -1))); // (B, V) -> (B,)
+    } finally {
+      logits.dispose();
+    }
+  }
+
+  /** A tensor's values, read asynchronously (works on every engine); the tensor is freed. */
+  private async read(t: tf.Tensor): Promise<tf.TypedArray> {
+    try {
+      return await t.data();
+    } finally {
+      t.dispose();
+    }
+  }
+
+  /** ids (B, t) after the cached ones -> the logits of each row's last position, (B, V) */
+  private lastLogits(ids: number[][]): tf.Tensor {
     const [b, t] = [ids.length, ids[0].length];
     if (t === 1 && this.cache.length > 0 && nativeDecodeProblem(this.model) === null) {
       this.native ??= new NativeDecoder(this.model, this.maxLength);
-      const logits = this.native.logits(ids, this.cache); // (B, V)
-      try {
-        return (await logits.data()) as Float32Array;
-      } finally {
-        logits.dispose();
-      }
+      return this.native.logits(ids, this.cache); // (B, V)
     }
     this.native?.release(this.cache); // the cache's keys and values back where the plain path keeps them
-    const last = tf.tidy(() => {
+    return tf.tidy(() => {
       const x = tf.tensor2d(ids, [b, t], "int32"); // (B, t)
       const hidden = this.model.hidden(x, { cache: this.cache }); // (B, t, C)
       // the head on the last position only: for a small model the head (C x V) is most of the work
-      return this.model.head(hidden.slice([0, t - 1, 0], [b, 1, this.model.cfg.embDim])); // (B, 1, C) -> (B, 1, V)
+      return this.model.head(hidden.slice([0, t - 1, 0], [b, 1, this.model.cfg.embDim])).reshape([b, -1]); // (B, 1, C) -> (B, V)
     });
-    try {
-      return (await last.data()) as Float32Array; // asynchronous: works on every engine
-    } finally {
-      last.dispose();
-    }
   }
 
   async keepRows(rows: number[]): Promise<void> {
@@ -77,6 +96,18 @@ class TfjsDecoder implements CachedDecoder {
     this.native?.dispose();
     this.native = null;
   }
+}
+
+/** Each row's greedy next token: the decoder's own `nextGreedy`, else the first largest of `next`'s logits. */
+export async function greedyNext(dec: CachedDecoder, ids: number[][], vocab: number): Promise<number[]> {
+  if (dec.nextGreedy !== undefined) return dec.nextGreedy(ids);
+  const values = await dec.next(ids);
+  return ids.map((_, b) => {
+    const row = values.subarray(b * vocab, (b + 1) * vocab);
+    let best = 0;
+    for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i; // first max, as torch.argmax
+    return best;
+  });
 }
 
 /**
