@@ -18,7 +18,7 @@ import { formatInput, PromptStyle, responseMarker } from "../data/prompt";
 import { decodeTokens, encodeText, END_OF_TEXT } from "../data/tokenizer";
 import type { InstructionEntry } from "../data/instruction-data";
 import type { GPTModel } from "../model/gpt";
-import { cachedDecoder } from "./decoder";
+import { cachedDecoder, greedyNext } from "./decoder";
 
 export interface GenerateOptions {
   /** how many tokens to add at most */
@@ -114,13 +114,17 @@ export async function generateIds(model: GPTModel, idx: number[][], opts: Genera
   try {
     for (let step = 0; step < opts.maxNewTokens; step++) {
       const t = Math.min(rows[0].length, contextSize);
-      let values: Float32Array;
+      let values: Float32Array | null = null;
+      let next: number[] = [];
       if (cache !== null) {
         // only the tokens the cache has not seen; once the text outgrows the context, start
         // again on the cropped window, since every position shifts (what the plain loop does)
         if (rows[0].length > contextSize) cache.reset();
         const fresh = cache.length === 0 ? t : rows[0].length - cache.length;
-        values = await cache.next(rows.map((r) => r.slice(r.length - fresh))); // (B, fresh) -> logits (B, V) of the last position
+        const fed = rows.map((r) => r.slice(r.length - fresh)); // (B, fresh)
+        // greedy: each row's pick found on the engine, not its V logits read back (decoder.ts)
+        if (temperature <= 0) next = await greedyNext(cache, fed, vocab);
+        else values = await cache.next(fed); // logits (B, V) of the last position
       } else {
         // (B, T) -> logits (B, 1, V) of the last position only, pulled to JS
         const last = tf.tidy(() => {
@@ -134,7 +138,10 @@ export async function generateIds(model: GPTModel, idx: number[][], opts: Genera
           last.dispose();
         }
       }
-      const next = rows.map((_, b) => pickNextToken(values.subarray(b * vocab, (b + 1) * vocab), temperature, opts.topK, rng));
+      if (values !== null) {
+        const logits = values;
+        next = rows.map((_, b) => pickNextToken(logits.subarray(b * vocab, (b + 1) * vocab), temperature, opts.topK, rng));
+      }
       if (opts.eosId !== undefined && next.every((id) => id === opts.eosId)) break;
       next.forEach((id, b) => rows[b].push(id));
       if (opts.onToken && (await opts.onToken(next)) === false) break;
