@@ -107,12 +107,13 @@ for (const [name, aShape, bShape, ta, tb] of MATMUL_CASES) {
   });
 }
 
-test("2-4 rows times a weight matrix over 1 MiB: matrix-vector products a block at a time (MULTI_GEMV), as sgemm and cpu", async () => {
+test("2-8 rows times a weight matrix over 1 MiB: matrix-vector products a block at a time (MULTI_GEMV), as sgemm and cpu", async () => {
   const cases: [string, number[], number[], boolean][] = [
     ["4 rows, B (k, n)", [4, 256], [256, 1100], false],
     ["3 rows, B (n, k) transposed (a tied head)", [3, 256], [1100, 256], true],
     ["2 × 2 rows of a 3-D input against one B", [2, 2, 256], [256, 1100], false],
     ["2 rows, blocks with a ragged last one", [2, 64], [64, 4500], false],
+    ["8 rows (a generation batch)", [8, 256], [256, 1100], false],
   ];
   for (const [name, aShape, bShape, tb] of cases) {
     const f = () => {
@@ -133,9 +134,9 @@ test("2-4 rows times a weight matrix over 1 MiB: matrix-vector products a block 
       Object.assign(MULTI_GEMV, saved);
     }
   }
-  // 5 rows, or a small B: sgemm as before
+  // 9 rows, or a small B: sgemm as before
   const before = MULTI_GEMV.calls;
-  await onBoth(() => tf.matMul(randn(new Rng(9), [5, 256]), randn(new Rng(10), [256, 1100])));
+  await onBoth(() => tf.matMul(randn(new Rng(9), [9, 256]), randn(new Rng(10), [256, 1100])));
   await onBoth(() => tf.matMul(randn(new Rng(9), [4, 64]), randn(new Rng(10), [64, 64])));
   assert.equal(MULTI_GEMV.calls, before);
 });
