@@ -1,9 +1,10 @@
 /**
  * Generation's cached forward pass, behind one interface: feed the new tokens, get each row's next-token
- * logits. On TF.js it is lib/model/kv-cache.ts through `model.hidden(ids, { cache })` and the head on the
- * last position; on the webgpu engine, the course's own kernels (lib/model/gpu/kv-cache.ts), the same
- * logits without a TF.js op per layer. generate.ts and batch.ts run either; the book's plain loop
- * (no cache) stays on TF.js.
+ * logits (or, greedy, each row's pick). On TF.js it is lib/model/kv-cache.ts through `model.hidden(ids, { cache })`
+ * and the head on the last position, and on the native engine the one-token steps through libtensorflow's ops
+ * called directly (lib/model/native-decode.ts, the same cache); on the webgpu engine, the course's own kernels
+ * (lib/model/gpu/kv-cache.ts), the same logits without a TF.js op per layer. generate.ts and batch.ts run either;
+ * the book's plain loop (no cache) stays on TF.js.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { GPTModel } from "../model/gpt";
